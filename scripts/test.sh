@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The test command of the project: start the real servers the tests need on
+# loopback, run the whole workspace's tests with cargo-nextest, stop the
+# servers. Extra arguments are passed to `cargo nextest run`
+# (e.g. scripts/test.sh -E 'test(login)').
+#
+# Works from any cwd and on a fresh Debian machine as root (missing tools are
+# installed on first use).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf 'test: %s\n' "$*" >&2; }
+
+# One target directory shared across runs, so builds are incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchboard-target}"
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    log "cargo-nextest not found, installing it"
+    cargo install --locked cargo-nextest
+fi
+
+# Ask the kernel for a free port. Another process could take it before the
+# server binds it, hence the retries below.
+free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    else
+        # No python: pick a random high port nobody answers on.
+        local p
+        while :; do
+            p=$((20000 + RANDOM % 40000))
+            if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+                echo "$p"
+                return
+            fi
+        done
+    fi
+}
+
+tmp=$(mktemp -d -t switchboard-test.XXXXXX)
+# mktemp makes it 0700; as root the servers run as an unprivileged user that
+# must be able to reach its own subdirectory (traverse, not list).
+chmod 711 "$tmp"
+pg_started=0
+
+# Stop everything we started and remove the temp dir, whatever happens.
+cleanup() {
+    if ((pg_started)); then
+        bash scripts/pg-stop.sh "$tmp/pg" || log "warning: could not stop postgresql"
+    fi
+    rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+# On a signal, exit (which runs the EXIT trap once) with the usual status.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# PostgreSQL.
+pg_url=
+for attempt in 1 2 3; do
+    port=$(free_port)
+    pg_started=1
+    if pg_url=$(bash scripts/pg-start.sh "$tmp/pg" "$port" | tail -n1); then
+        break
+    fi
+    pg_url=
+    log "postgresql did not start on port $port (attempt $attempt)"
+    bash scripts/pg-stop.sh "$tmp/pg" || true
+done
+[[ -n $pg_url ]] || { log "error: could not start postgresql"; exit 1; }
+export SWITCHBOARD_TEST_PG_URL=$pg_url
+log "postgresql at $SWITCHBOARD_TEST_PG_URL"
+
+# --- hook: more test servers go here ---------------------------------------
+# Later: start dovecot (IMAP + LMTP), the SMTP server and chromium the same
+# way: from "$tmp", on ports chosen with free_port, export their addresses
+# for the tests, and stop them (by pid) in cleanup().
+# ---------------------------------------------------------------------------
+
+status=0
+cargo nextest run --workspace --no-fail-fast "$@" || status=$?
+exit "$status"

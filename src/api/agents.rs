@@ -1,0 +1,188 @@
+//! Login, logout, the current agent, agent accounts and API tokens.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, Body};
+use crate::auth::{self, Principal, SESSION_COOKIE};
+use crate::domain::*;
+use crate::store::NewAgent;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+        .route("/agents", post(create_agent))
+        .route("/api-tokens", post(create_token))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Body(body): Body<Login>,
+) -> Result<Response, ApiError> {
+    let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::field("email", e))?;
+    let key = email.as_str().to_owned();
+    if !state.limiter.allowed(&key) {
+        return Err(ApiError::TooManyRequests);
+    }
+    let found = state.hub.store.agent_credentials(&email).await?;
+    let password = body.password;
+    let (agent, ok) = tokio::task::spawn_blocking(move || match found {
+        Some((agent, Some(hash))) => {
+            let ok = auth::verify_password(&password, &hash);
+            (Some(agent), ok)
+        }
+        // Spend the same time as a real check, so response times do not reveal which emails exist.
+        _ => {
+            let _ = auth::verify_password(&password, &DUMMY_HASH);
+            (None, false)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(agent) = agent.filter(|_| ok) else {
+        state.limiter.failed(&key);
+        return Err(ApiError::Unauthorized("wrong email or password".into()));
+    };
+    state.limiter.succeeded(&key);
+    let session = auth::new_secret("sbs_");
+    let csrf = auth::new_secret("");
+    let ttl = Duration::from_secs(state.hub.settings.auth.session_ttl_hours * 3600);
+    state
+        .hub
+        .store
+        .create_session(agent.id, &auth::secret_digest(&session), &csrf, now() + ttl)
+        .await?;
+    let secure = if state.hub.settings.server.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        ttl.as_secs()
+    );
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(serde_json::json!({"agent": agent, "csrf_token": csrf})),
+    )
+        .into_response())
+}
+
+/// A real argon2id hash, verified against when the email is unknown.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    auth::hash_password(&auth::new_secret("dummy_")).expect("hashing a random password works")
+});
+
+/// Ends the caller's session (API tokens have none to end).
+async fn logout(
+    State(state): State<AppState>,
+    _principal: Principal,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(session) = auth::session_cookie(&headers) {
+        state
+            .hub
+            .store
+            .delete_session(&auth::secret_digest(&session))
+            .await?;
+    }
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+async fn me(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let agent = state.hub.store.agent(principal.agent_id).await?;
+    Ok(Json(
+        serde_json::json!({"agent": agent, "role": principal.role, "csrf_token": principal.csrf_token}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAgent {
+    email: String,
+    name: String,
+    role: Role,
+    password: String,
+}
+
+async fn create_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(body): Body<CreateAgent>,
+) -> Result<(StatusCode, Json<Agent>), ApiError> {
+    principal.require(Role::Admin)?;
+    let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::field("email", e))?;
+    let name = body.name.trim().to_owned();
+    if name.is_empty() {
+        return Err(ApiError::field("name", "must not be empty"));
+    }
+    let password = body.password;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::field("password", e))?;
+    let agent = state
+        .hub
+        .store
+        .create_agent(NewAgent {
+            email,
+            name,
+            role: body.role,
+            password_hash: Some(hash),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(agent)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    name: String,
+    role: Role,
+}
+
+/// Creates an API token; the secret is in this response only.
+async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(body): Body<CreateToken>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    principal.require(Role::Admin)?;
+    if body.name.trim().is_empty() {
+        return Err(ApiError::field("name", "must not be empty"));
+    }
+    let token = auth::new_secret("sbt_");
+    let id = state
+        .hub
+        .store
+        .create_api_token(
+            body.name.trim(),
+            body.role,
+            principal.agent_id,
+            &auth::secret_digest(&token),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "token": token, "role": body.role})),
+    ))
+}

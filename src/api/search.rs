@@ -1,0 +1,82 @@
+//! `GET /search`: ranked full-text search over every touchpoint, with filters.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::contacts::page_size;
+use super::{ApiError, AppState, Params, parse_id};
+use crate::auth::Principal;
+use crate::domain::*;
+use crate::search::Filters;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/search", get(search))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchQuery {
+    q: String,
+    contact_id: Option<String>,
+    channel: Option<ChannelKind>,
+    direction: Option<Direction>,
+    /// RFC 3339, inclusive.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    from: Option<OffsetDateTime>,
+    /// RFC 3339, exclusive.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    to: Option<OffsetDateTime>,
+    limit: Option<i64>,
+    offset: Option<usize>,
+}
+
+/// Deepest result reachable by paging.
+const MAX_OFFSET: usize = 10_000;
+
+async fn search(
+    State(state): State<AppState>,
+    _p: Principal,
+    Params(q): Params<SearchQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = page_size(q.limit, 20, 100)? as usize;
+    let offset = q.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::field(
+            "offset",
+            format!("must be at most {MAX_OFFSET}"),
+        ));
+    }
+    let contact: Option<ContactId> = q
+        .contact_id
+        .as_deref()
+        .map(|c| parse_id("contact_id", c))
+        .transpose()?;
+    let filters = Filters {
+        contact_id: contact.map(|c| c.to_string()),
+        channel: q.channel.map(|c| c.as_str().to_owned()),
+        direction: q.direction.map(|d| d.as_str().to_owned()),
+        channel_accounts: None,
+        from: q.from.map(to_micros),
+        to: q.to.map(to_micros),
+    };
+    let page = state
+        .hub
+        .search
+        .search(&q.q, filters, limit, offset)
+        .await?;
+    let mut hits = Vec::with_capacity(page.hits.len());
+    for (id, score) in page.hits {
+        match state.hub.store.interaction(id).await {
+            Ok(interaction) => {
+                hits.push(serde_json::json!({"score": score, "interaction": interaction}))
+            }
+            // The index may briefly lag a change in the store; the store is the truth.
+            Err(crate::store::StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Json(serde_json::json!({"total": page.total, "hits": hits})))
+}

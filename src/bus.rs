@@ -1,0 +1,38 @@
+//! The in-process event bus: what happened, published after the commit that made it true.
+//!
+//! Receivers that fall behind get `Lagged` from tokio's broadcast channel and must resync from
+//! the store; nothing here buffers without bound.
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::domain::*;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HubEvent {
+    InteractionCreated { interaction: Box<Interaction> },
+    ConversationChanged { conversation: Box<Conversation> },
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<HubEvent>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            sender: broadcast::channel(capacity).0,
+        }
+    }
+
+    /// Publishes to whoever listens now; with no listener the event is simply not needed.
+    pub fn publish(&self, event: HubEvent) {
+        let _ = self.sender.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.sender.subscribe()
+    }
+}

@@ -1,0 +1,22 @@
+//! The hub's services in one cheap-to-clone handle: the store, the search index, the event bus
+//! and the wake-up signals of the background workers. HTTP handlers and connectors' I/O loops
+//! act on the hub through it.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::bus::EventBus;
+use crate::search::SearchIndex;
+use crate::settings::Settings;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct Hub {
+    pub store: Store,
+    pub search: SearchIndex,
+    pub bus: EventBus,
+    /// Wakes the outbox worker when a reply was queued.
+    pub outbox_wake: Arc<Notify>,
+    pub settings: Arc<Settings>,
+}

@@ -1,0 +1,36 @@
+//! Switchboard: every channel's touchpoints in one timeline per contact.
+//!
+//! The module map is the architecture: connectors (in the `switchboard-connectors` crate) turn
+//! wire formats into envelopes; [`ingest`] stores them through one path into the [`store`];
+//! [`search`] indexes what the store holds; [`api`] serves agents and integrations.
+
+/// HTTP routes under `/api/v1`, the error type and extractors of the edge.
+pub mod api;
+/// Passwords, sessions, CSRF, API tokens and the login limiter.
+pub mod auth;
+/// The in-process event bus, published after each commit.
+pub mod bus;
+/// The command line: serve, migrate, reindex, agent create.
+pub mod cli;
+/// Typed ids, enums and records of the domain.
+pub mod domain;
+/// The hub's services in one handle.
+pub mod hub;
+/// The one ingest path: envelope to contact, conversation and interaction in one transaction.
+pub mod ingest;
+/// The outbox worker and the channel senders it delivers through.
+pub mod outbox;
+/// Agents' replies and notes, queued for delivery in the same transaction.
+pub mod reply;
+/// HTML sanitising and text extraction for untrusted bodies.
+pub mod sanitize;
+/// Full-text search: the tantivy index, its query language and the indexer.
+pub mod search;
+/// Layered typed settings.
+pub mod settings;
+/// Building and running the application.
+pub mod startup;
+/// The store: SQLite or PostgreSQL behind one interface.
+pub mod store;
+/// Logs and metrics.
+pub mod telemetry;

@@ -1,0 +1,142 @@
+//! The outbox worker: delivers queued replies through their channel's sender, retrying
+//! retryable failures with exponential backoff and recording sent or failed.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::domain::*;
+use crate::hub::Hub;
+use switchboard_connectors::webhook::WebhookSender;
+use switchboard_connectors::{ConnectorError, OutboundMessage, OutboundSender};
+
+/// How long a claimed delivery stays ours before another worker may take it.
+const LEASE: time::Duration = time::Duration::seconds(60);
+
+/// The sender of one channel account, chosen by its kind and settings.
+pub enum ChannelSender {
+    Webhook(WebhookSender),
+}
+
+impl ChannelSender {
+    async fn send(&self, message: &OutboundMessage) -> Result<Option<String>, ConnectorError> {
+        match self {
+            Self::Webhook(sender) => sender.send(message).await,
+        }
+    }
+}
+
+/// What a channel account delivers with, if it can deliver at all. API accounts deliver to
+/// their `webhook_url` setting; connectors of the other channels add their senders here.
+pub fn sender_for(account: &ChannelAccount) -> Option<SenderSpec<'_>> {
+    match account.kind {
+        ChannelKind::Api => account
+            .settings
+            .get("webhook_url")?
+            .as_str()
+            .map(SenderSpec::Webhook),
+        _ => None,
+    }
+}
+
+/// Enough to build a sender; checked when a reply is queued, built when it is sent.
+pub enum SenderSpec<'a> {
+    Webhook(&'a str),
+}
+
+impl SenderSpec<'_> {
+    fn build(
+        &self,
+        client: &reqwest::Client,
+        account: &ChannelAccount,
+    ) -> Result<ChannelSender, ConnectorError> {
+        match self {
+            Self::Webhook(url) => Ok(ChannelSender::Webhook(WebhookSender::new(
+                client.clone(),
+                url,
+                account.secret.clone().into_bytes(),
+            )?)),
+        }
+    }
+}
+
+/// Runs until `shutdown` changes, delivering whatever is due.
+pub async fn run(hub: Hub, client: reqwest::Client, mut shutdown: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(hub.settings.outbox.poll_interval_ms);
+    loop {
+        loop {
+            match hub.store.claim_outbox(LEASE).await {
+                Ok(Some(job)) => deliver(&hub, &client, job).await,
+                Ok(None) => break,
+                Err(error) => {
+                    warn!(%error, "outbox claim failed");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = hub.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn deliver(hub: &Hub, client: &reqwest::Client, job: crate::store::OutboxJob) {
+    let outcome = match hub.store.channel_account(job.channel_account_id).await {
+        Ok(account) => match sender_for(&account) {
+            Some(spec) => match spec.build(client, &account) {
+                Ok(sender) => sender.send(&job.message).await,
+                Err(e) => Err(e),
+            },
+            None => Err(ConnectorError::Invalid(
+                "the channel account has no sender configured".into(),
+            )),
+        },
+        Err(e) => Err(ConnectorError::Invalid(format!("channel account: {e}"))),
+    };
+    let attempt = job.attempts + 1;
+    let recorded = match outcome {
+        Ok(peer_id) => {
+            info!(outbox = %job.id, attempt, "delivered");
+            metrics::counter!("switchboard_outbox_sent_total").increment(1);
+            hub.store.outbox_sent(job.id, peer_id).await
+        }
+        Err(error) if error.is_retryable() && attempt < hub.settings.outbox.max_attempts => {
+            let backoff = backoff(hub.settings.outbox.base_backoff_ms, attempt);
+            warn!(outbox = %job.id, attempt, %error, retry_in_ms = backoff.as_millis() as u64, "delivery failed, will retry");
+            hub.store
+                .outbox_retry(job.id, &error.to_string(), now() + backoff)
+                .await
+        }
+        Err(error) => {
+            warn!(outbox = %job.id, attempt, %error, "delivery failed for good");
+            metrics::counter!("switchboard_outbox_failed_total").increment(1);
+            hub.store.outbox_failed(job.id, &error.to_string()).await
+        }
+    };
+    if let Err(error) = recorded {
+        // The lease expires and the delivery is tried again: at least once, never lost.
+        warn!(outbox = %job.id, %error, "could not record delivery outcome");
+    }
+}
+
+/// `base * 2^(attempt-1)`, capped at one hour.
+fn backoff(base_ms: u64, attempt: u32) -> Duration {
+    let factor = 1u64 << attempt.saturating_sub(1).min(20);
+    Duration::from_millis(base_ms.saturating_mul(factor).min(3_600_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1000, 1), Duration::from_secs(1));
+        assert_eq!(backoff(1000, 2), Duration::from_secs(2));
+        assert_eq!(backoff(1000, 4), Duration::from_secs(8));
+        assert_eq!(backoff(1000, 30), Duration::from_secs(3600));
+    }
+}

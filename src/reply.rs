@@ -1,0 +1,154 @@
+//! Agents' replies and internal notes. A reply is written as an outbound interaction and an
+//! outbox row in one transaction; the outbox worker delivers it on the conversation's channel.
+
+use tracing::instrument;
+
+use crate::bus::HubEvent;
+use crate::domain::*;
+use crate::hub::Hub;
+use crate::outbox::sender_for;
+use crate::sanitize;
+use crate::store::{self, EventKind, StoreError};
+use switchboard_connectors::{Content, OutboundMessage, ThreadingHints};
+
+/// What an agent wrote.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub text: String,
+    pub html: Option<String>,
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftKind {
+    /// Sent to the customer on the conversation's channel.
+    Reply,
+    /// Seen only by agents.
+    Note,
+}
+
+impl Hub {
+    /// Writes a reply or note on a conversation; a reply is queued for delivery in the same commit.
+    #[instrument(skip_all, fields(conversation = %conversation_id, ?kind))]
+    pub async fn write(
+        &self,
+        conversation_id: ConversationId,
+        author: Option<AgentId>,
+        kind: DraftKind,
+        draft: Draft,
+    ) -> Result<Interaction, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let conversation = store::conversation_in(&mut tx, conversation_id).await?;
+        let account = store::account_in(&mut tx, conversation.channel_account_id).await?;
+        let id = InteractionId::new();
+        let at = now();
+        let html = draft.html.as_deref().map(sanitize::clean_html);
+        let subject = draft
+            .subject
+            .clone()
+            .or_else(|| conversation.subject.as_ref().map(|s| reply_subject(s)));
+        let new = store::NewInteraction {
+            id,
+            channel_account_id: account.id,
+            channel: conversation.channel,
+            external_id: format!("sb:{id}"),
+            conversation_id,
+            contact_id: conversation.contact_id,
+            handle_id: Some(conversation.handle_id),
+            direction: match kind {
+                DraftKind::Reply => Direction::Outbound,
+                DraftKind::Note => Direction::Note,
+            },
+            author_agent_id: author,
+            occurred_at: at,
+            subject: subject.clone(),
+            text: Some(draft.text.clone()),
+            html: html.clone(),
+            details: serde_json::json!({}),
+            attachments: vec![],
+            message_id: None,
+        };
+        if kind == DraftKind::Reply {
+            store::record_event(
+                &mut tx,
+                EventKind::AgentReplied,
+                Some(conversation_id),
+                Some(conversation.contact_id),
+                author,
+                None,
+                at,
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        store::touch(&mut tx, conversation_id, at).await?;
+        let seq = store::next_seq(&mut tx, 1).await?;
+        let interaction = store::insert_interaction(&mut tx, &new, seq)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("interaction id collision".into()))?;
+        let queued = kind == DraftKind::Reply && sender_for(&account).is_some();
+        if queued {
+            let handle = handle_value(&mut tx, conversation.handle_id).await?;
+            let message = OutboundMessage {
+                id: id.0,
+                channel_account_id: account.id.0,
+                channel: conversation.channel,
+                conversation_id: conversation_id.0,
+                to: handle,
+                content: Content {
+                    subject,
+                    text: Some(draft.text),
+                    html,
+                },
+                threading: ThreadingHints {
+                    thread_key: conversation.thread_key.clone(),
+                    ..Default::default()
+                },
+                created_at: at,
+            };
+            store::enqueue_outbox(&mut tx, &message).await?;
+        }
+        tx.commit().await?;
+        if queued {
+            self.outbox_wake.notify_one();
+        }
+        self.search.wake();
+        self.bus.publish(HubEvent::InteractionCreated {
+            interaction: Box::new(interaction.clone()),
+        });
+        Ok(interaction)
+    }
+}
+
+async fn handle_value(tx: &mut store::Tx, id: HandleId) -> Result<String, StoreError> {
+    let (kind, value): (String, String) =
+        sqlx::query_as("SELECT kind, value FROM handles WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::NotFound("handle"))?;
+    Ok(format!("{kind}:{value}"))
+}
+
+/// `Re: subject`, without stacking prefixes.
+fn reply_subject(subject: &str) -> String {
+    let trimmed = subject.trim();
+    if trimmed
+        .get(..3)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("re:"))
+    {
+        trimmed.to_owned()
+    } else {
+        format!("Re: {trimmed}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reply_subjects_do_not_stack_prefixes() {
+        assert_eq!(super::reply_subject("Factura"), "Re: Factura");
+        assert_eq!(super::reply_subject("RE: Factura"), "RE: Factura");
+        assert_eq!(super::reply_subject("Ñoño"), "Re: Ñoño");
+    }
+}

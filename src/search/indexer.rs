@@ -1,0 +1,162 @@
+//! The indexer: the one owner of the `IndexWriter`. It tails the store's change sequence,
+//! turns each changed interaction into a document (replacing any earlier version of it), and
+//! commits with the new watermark in the commit payload. Writes happen on a blocking thread.
+
+use std::time::Duration;
+
+use tantivy::{IndexWriter, TantivyDocument, Term};
+use tokio::sync::watch;
+use tracing::warn;
+
+use super::{SearchError, SearchIndex};
+use crate::domain::{Interaction, to_micros};
+use crate::store::{Store, StoreError};
+
+/// Changed interactions read from the store per commit.
+const BATCH: i64 = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+}
+
+pub struct Indexer {
+    index: SearchIndex,
+    store: Store,
+    writer: Option<IndexWriter>,
+}
+
+impl Indexer {
+    pub fn new(index: SearchIndex, writer: IndexWriter, store: Store) -> Self {
+        Self {
+            index,
+            store,
+            writer: Some(writer),
+        }
+    }
+
+    /// Indexes one batch of changes after the watermark; returns how many interactions it indexed.
+    pub async fn step(&mut self) -> Result<usize, IndexerError> {
+        let after = self.index.watermark();
+        let batch = self.store.index_batch(after, BATCH).await?;
+        let Some(last) = batch.last().map(|(i, _)| i.seq) else {
+            return Ok(0);
+        };
+        let count = batch.len();
+        let fields = self.index.fields().clone();
+        let mut writer = self
+            .writer
+            .take()
+            .expect("the writer is always returned after a step");
+        let (writer, result) = tokio::task::spawn_blocking(move || {
+            let result = (|| -> Result<(), tantivy::TantivyError> {
+                for (interaction, handle) in &batch {
+                    writer.delete_term(Term::from_field_text(
+                        fields.id,
+                        &interaction.id.to_string(),
+                    ));
+                    writer.add_document(document(&fields, interaction, handle.as_deref()))?;
+                }
+                let mut commit = writer.prepare_commit()?;
+                commit.set_payload(&last.to_string());
+                commit.commit()?;
+                Ok(())
+            })();
+            (writer, result)
+        })
+        .await
+        .map_err(SearchError::from)?;
+        self.writer = Some(writer);
+        result.map_err(SearchError::from)?;
+        self.index.reload()?;
+        self.index.set_watermark(last);
+        metrics::counter!("switchboard_indexed_total").increment(count as u64);
+        Ok(count)
+    }
+
+    /// Indexes until the index has everything the store had when this was called.
+    pub async fn catch_up(&mut self) -> Result<usize, IndexerError> {
+        let mut total = 0;
+        loop {
+            let n = self.step().await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Empties the index and indexes the whole store again.
+    pub async fn rebuild(&mut self) -> Result<usize, IndexerError> {
+        let mut writer = self
+            .writer
+            .take()
+            .expect("the writer is always returned after a step");
+        let (writer, result) = tokio::task::spawn_blocking(move || {
+            let result = (|| -> Result<(), tantivy::TantivyError> {
+                writer.delete_all_documents()?;
+                let mut commit = writer.prepare_commit()?;
+                commit.set_payload("0");
+                commit.commit()?;
+                Ok(())
+            })();
+            (writer, result)
+        })
+        .await
+        .map_err(SearchError::from)?;
+        self.writer = Some(writer);
+        result.map_err(SearchError::from)?;
+        self.index.reload()?;
+        self.index.set_watermark(0);
+        self.catch_up().await
+    }
+
+    /// Indexes whenever woken, and at least every `interval`, until `shutdown` changes.
+    pub async fn run(mut self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            match self.step().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(error) => warn!(%error, "indexing failed, will retry"),
+            }
+            tokio::select! {
+                _ = self.index.woken() => {}
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || writer.wait_merging_threads()).await;
+        }
+    }
+}
+
+fn document(f: &super::schema::Fields, i: &Interaction, handle: Option<&str>) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.id, i.id.to_string());
+    doc.add_text(f.contact_id, i.contact_id.to_string());
+    doc.add_text(f.conversation_id, i.conversation_id.to_string());
+    doc.add_text(f.channel_account_id, i.channel_account_id.to_string());
+    doc.add_text(f.channel, i.channel.as_str());
+    doc.add_text(f.direction, i.direction.as_str());
+    if let Some(agent) = i.author_agent_id {
+        doc.add_text(f.agent_id, agent.to_string());
+    }
+    doc.add_i64(f.occurred_at, to_micros(i.occurred_at));
+    if let Some(subject) = &i.subject {
+        doc.add_text(f.subject, subject);
+    }
+    if let Some(text) = &i.text {
+        doc.add_text(f.body, text);
+    }
+    if let Some(handle) = handle {
+        doc.add_text(f.addresses, handle);
+        if let Some(digits) = handle.strip_prefix('+') {
+            doc.add_text(f.phone_digits, digits);
+        }
+    }
+    doc
+}

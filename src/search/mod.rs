@@ -1,0 +1,201 @@
+//! Full-text search over every interaction, in an embedded tantivy index.
+//!
+//! The index is derived from the store and never the only copy of anything: the [`indexer`]
+//! tails the store's change sequence and records the last sequence number it committed in the
+//! commit's payload, so on start it resumes from there, and `switchboard reindex` rebuilds it
+//! from nothing.
+
+pub mod indexer;
+pub mod query;
+pub mod schema;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue, SortByString};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy};
+use tokio::sync::{Notify, watch};
+
+pub use query::{Filters, QueryError};
+use schema::Fields;
+
+use crate::domain::InteractionId;
+
+const VERSION_FILE: &str = "switchboard-schema-version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("index error: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("index directory error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the index is locked by another process (is a server running on it?)")]
+    Locked,
+    #[error("search task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// One page of search results, best first.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub hits: Vec<(InteractionId, f32)>,
+    /// How many interactions match in all.
+    pub total: usize,
+}
+
+/// Handle to the index for searching and waking the indexer; cheap to clone.
+#[derive(Clone)]
+pub struct SearchIndex {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Kept open for the reader's lifetime.
+    _index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    wake: Notify,
+    /// The highest change sequence number that is searchable.
+    watermark: watch::Sender<i64>,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it (or rebuilding it, if it was made by another schema
+    /// version) as needed, and returns it with its single writer.
+    pub fn open(dir: &Path, writer_memory_mb: usize) -> Result<(Self, IndexWriter), SearchError> {
+        let (schema, fields) = schema::build();
+        prepare_dir(dir)?;
+        let index = if dir.join("meta.json").exists() {
+            Index::open_in_dir(dir)?
+        } else {
+            let index = Index::create_in_dir(dir, schema)?;
+            std::fs::write(dir.join(VERSION_FILE), schema::SCHEMA_VERSION.to_string())?;
+            index
+        };
+        schema::register(&index);
+        let writer = index
+            .writer(writer_memory_mb.max(15) * 1024 * 1024)
+            .map_err(|e| match e {
+                tantivy::TantivyError::LockFailure(..) => SearchError::Locked,
+                other => SearchError::Index(other),
+            })?;
+        let watermark = index
+            .load_metas()?
+            .payload
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(0);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let inner = Inner {
+            _index: index,
+            reader,
+            fields,
+            wake: Notify::new(),
+            watermark: watch::channel(watermark).0,
+        };
+        Ok((
+            Self {
+                inner: Arc::new(inner),
+            },
+            writer,
+        ))
+    }
+
+    /// Tells the indexer there is something new in the store.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The highest change sequence number that is searchable.
+    pub fn watermark(&self) -> i64 {
+        *self.inner.watermark.borrow()
+    }
+
+    /// Waits until everything up to `seq` is searchable.
+    pub async fn wait_for(&self, seq: i64) {
+        let mut rx = self.inner.watermark.subscribe();
+        let _ = rx.wait_for(|w| *w >= seq).await;
+    }
+
+    /// Runs a query typed by an agent.
+    pub async fn search(
+        &self,
+        text: &str,
+        filters: Filters,
+        limit: usize,
+        offset: usize,
+    ) -> Result<SearchPage, SearchError> {
+        let clauses = query::parse(text)?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let searcher = this.inner.reader.searcher();
+            let fields = &this.inner.fields;
+            let query = query::build(&searcher, fields, &clauses, &filters)?;
+            // Equal scores are ordered newest first, then by id, so a ranking never depends on
+            // how the index happens to be split into segments (it must survive a rebuild).
+            let ranking = TopDocs::with_limit(limit.max(1))
+                .and_offset(offset)
+                .order_by((
+                    (SortBySimilarityScore, Order::Desc),
+                    (
+                        SortByStaticFastValue::<i64>::for_field(schema::OCCURRED_AT),
+                        Order::Desc,
+                    ),
+                    (SortByString::for_field(schema::ID), Order::Desc),
+                ));
+            let (top, total) = searcher.search(&query, &(ranking, Count))?;
+            let hits = top
+                .into_iter()
+                .filter_map(|((score, _, id), _)| Some((id?.parse().ok()?, score)))
+                .collect();
+            Ok(SearchPage { hits, total })
+        })
+        .await?
+    }
+
+    pub(crate) fn fields(&self) -> &Fields {
+        &self.inner.fields
+    }
+
+    pub(crate) fn reload(&self) -> Result<(), SearchError> {
+        Ok(self.inner.reader.reload()?)
+    }
+
+    pub(crate) fn set_watermark(&self, seq: i64) {
+        self.inner.watermark.send_replace(seq);
+    }
+
+    pub(crate) async fn woken(&self) {
+        self.inner.wake.notified().await
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.inner.reader.searcher().num_docs()
+    }
+}
+
+/// Makes sure `dir` holds an index of the current schema version or nothing.
+fn prepare_dir(dir: &Path) -> Result<(), SearchError> {
+    std::fs::create_dir_all(dir)?;
+    let version = std::fs::read_to_string(dir.join(VERSION_FILE)).ok();
+    let has_index = dir.join("meta.json").exists();
+    if has_index && version.as_deref().map(str::trim) != Some(&schema::SCHEMA_VERSION.to_string()) {
+        tracing::warn!(dir = %dir.display(), "index schema changed, rebuilding from the store");
+        wipe(dir)?;
+    }
+    Ok(())
+}
+
+/// Empties an index directory (for a rebuild).
+pub fn wipe(dir: &Path) -> Result<(), SearchError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! The search language agents type, turned into a tantivy query.
+//!
+//! Words must all match (in subject, body or addresses); `"quoted words"` match as a phrase;
+//! `word*` matches words starting with `word` (at least 2 characters, expanded to at most
+//! [`MAX_PREFIX_TERMS`] terms per field, which keeps short prefixes from exploding into huge OR
+//! queries); `-word` excludes. A run of 4+ digits also matches any part of a phone number.
+//! Everything goes through the same folding analyser as the indexed text, so accents and case
+//! never matter.
+
+use std::ops::Bound;
+
+use tantivy::query::{BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Searcher, Term};
+
+use super::schema::{self, Fields};
+
+pub const MAX_PREFIX_TERMS: usize = 64;
+pub const MIN_PREFIX_CHARS: usize = 2;
+pub const MAX_QUERY_CLAUSES: usize = 32;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    #[error("the query has no words to search for")]
+    Empty,
+    #[error("a prefix search needs at least {MIN_PREFIX_CHARS} letters or digits before '*'")]
+    ShortPrefix,
+    #[error("the query has more than {MAX_QUERY_CLAUSES} words")]
+    TooLong,
+    #[error("a quoted phrase is not closed")]
+    UnclosedQuote,
+}
+
+/// One part of the query as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clause {
+    Word { text: String, negated: bool },
+    Prefix { text: String, negated: bool },
+    Phrase { text: String, negated: bool },
+}
+
+/// Splits what the agent typed into clauses.
+pub fn parse(input: &str) -> Result<Vec<Clause>, QueryError> {
+    let mut clauses = Vec::new();
+    let mut rest = input.trim();
+    while !rest.is_empty() {
+        let (negated, body) = match rest.strip_prefix('-') {
+            Some(b) if !b.starts_with(char::is_whitespace) && !b.is_empty() => (true, b),
+            _ => (false, rest),
+        };
+        if let Some(after_quote) = body.strip_prefix('"') {
+            let end = after_quote.find('"').ok_or(QueryError::UnclosedQuote)?;
+            let text = after_quote[..end].to_owned();
+            if !text.trim().is_empty() {
+                clauses.push(Clause::Phrase { text, negated });
+            }
+            rest = after_quote[end + 1..].trim_start();
+        } else {
+            let end = body.find(char::is_whitespace).unwrap_or(body.len());
+            let word = &body[..end];
+            if let Some(prefix) = word.strip_suffix('*') {
+                clauses.push(Clause::Prefix {
+                    text: prefix.to_owned(),
+                    negated,
+                });
+            } else {
+                clauses.push(Clause::Word {
+                    text: word.to_owned(),
+                    negated,
+                });
+            }
+            rest = body[end..].trim_start();
+        }
+        if clauses.len() > MAX_QUERY_CLAUSES {
+            return Err(QueryError::TooLong);
+        }
+    }
+    if clauses.iter().all(|c| {
+        matches!(
+            c,
+            Clause::Word { negated: true, .. }
+                | Clause::Prefix { negated: true, .. }
+                | Clause::Phrase { negated: true, .. }
+        )
+    }) {
+        return Err(QueryError::Empty);
+    }
+    Ok(clauses)
+}
+
+/// Filters applied beside the text.
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    pub contact_id: Option<String>,
+    pub channel: Option<String>,
+    pub direction: Option<String>,
+    pub channel_accounts: Option<Vec<String>>,
+    /// Microseconds since the epoch, inclusive.
+    pub from: Option<i64>,
+    /// Microseconds since the epoch, exclusive.
+    pub to: Option<i64>,
+}
+
+/// Builds the query for `clauses` and `filters` against the searcher's current segments.
+pub fn build(
+    searcher: &Searcher,
+    fields: &Fields,
+    clauses: &[Clause],
+    filters: &Filters,
+) -> Result<Box<dyn Query>, QueryError> {
+    let analyzer_fields = [fields.subject, fields.body, fields.addresses];
+    let mut parts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for clause in clauses {
+        let (query, negated): (Box<dyn Query>, bool) = match clause {
+            Clause::Word { text, negated } => {
+                (word_query(fields, &analyzer_fields, text), *negated)
+            }
+            Clause::Phrase { text, negated } => (phrase_query(&analyzer_fields, text), *negated),
+            Clause::Prefix { text, negated } => {
+                (prefix_query(searcher, &analyzer_fields, text)?, *negated)
+            }
+        };
+        parts.push((if negated { Occur::MustNot } else { Occur::Must }, query));
+    }
+    let exact = |field: Field, value: &str| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, value),
+            IndexRecordOption::Basic,
+        ))
+    };
+    if let Some(c) = &filters.contact_id {
+        parts.push((Occur::Must, exact(fields.contact_id, c)));
+    }
+    if let Some(c) = &filters.channel {
+        parts.push((Occur::Must, exact(fields.channel, c)));
+    }
+    if let Some(d) = &filters.direction {
+        parts.push((Occur::Must, exact(fields.direction, d)));
+    }
+    if let Some(accounts) = &filters.channel_accounts {
+        let any: Vec<(Occur, Box<dyn Query>)> = accounts
+            .iter()
+            .map(|a| (Occur::Should, exact(fields.channel_account_id, a)))
+            .collect();
+        parts.push((
+            Occur::Must,
+            if any.is_empty() {
+                Box::new(EmptyQuery)
+            } else {
+                Box::new(BooleanQuery::new(any))
+            },
+        ));
+    }
+    if filters.from.is_some() || filters.to.is_some() {
+        let lower = filters.from.map_or(Bound::Unbounded, |v| {
+            Bound::Included(Term::from_field_i64(fields.occurred_at, v))
+        });
+        let upper = filters.to.map_or(Bound::Unbounded, |v| {
+            Bound::Excluded(Term::from_field_i64(fields.occurred_at, v))
+        });
+        parts.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+    }
+    Ok(Box::new(BooleanQuery::new(parts)))
+}
+
+fn analyze(text: &str) -> Vec<String> {
+    let mut analyzer = schema::folded_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
+fn any_field(fields: &[Field], make: impl Fn(Field) -> Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(
+        fields.iter().map(|f| (Occur::Should, make(*f))).collect(),
+    ))
+}
+
+fn word_query(all: &Fields, fields: &[Field], text: &str) -> Box<dyn Query> {
+    let terms = analyze(text);
+    let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    match terms.len() {
+        0 => {}
+        1 => {
+            let term = terms[0].clone();
+            alternatives.push((
+                Occur::Should,
+                any_field(fields, |f| {
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f, &term),
+                        IndexRecordOption::WithFreqs,
+                    ))
+                }),
+            ));
+        }
+        // "e-mail" or "ana@x.es" analyse into several words: they must follow each other.
+        _ => alternatives.push((Occur::Should, phrase_of(fields, &terms))),
+    }
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let only_phone_chars = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || "+-(). ".contains(c));
+    if only_phone_chars && digits.len() >= schema::MIN_PHONE_FRAGMENT {
+        let tail = &digits[digits.len().saturating_sub(schema::MAX_PHONE_DIGITS)..];
+        alternatives.push((
+            Occur::Should,
+            Box::new(TermQuery::new(
+                Term::from_field_text(all.phone_digits, tail),
+                IndexRecordOption::Basic,
+            )),
+        ));
+    }
+    if alternatives.is_empty() {
+        return Box::new(EmptyQuery);
+    }
+    Box::new(BooleanQuery::new(alternatives))
+}
+
+fn phrase_of(fields: &[Field], terms: &[String]) -> Box<dyn Query> {
+    any_field(fields, |f| {
+        Box::new(PhraseQuery::new(
+            terms.iter().map(|t| Term::from_field_text(f, t)).collect(),
+        ))
+    })
+}
+
+fn phrase_query(fields: &[Field], text: &str) -> Box<dyn Query> {
+    let terms = analyze(text);
+    match terms.len() {
+        0 => Box::new(EmptyQuery),
+        1 => any_field(fields, |f| {
+            Box::new(TermQuery::new(
+                Term::from_field_text(f, &terms[0]),
+                IndexRecordOption::WithFreqs,
+            ))
+        }),
+        _ => phrase_of(fields, &terms),
+    }
+}
+
+/// Expands `text*` into the first [`MAX_PREFIX_TERMS`] matching terms of each field.
+fn prefix_query(
+    searcher: &Searcher,
+    fields: &[Field],
+    text: &str,
+) -> Result<Box<dyn Query>, QueryError> {
+    let terms = analyze(text);
+    let prefix = match terms.as_slice() {
+        [one] if one.chars().count() >= MIN_PREFIX_CHARS => one.clone(),
+        _ => return Err(QueryError::ShortPrefix),
+    };
+    let mut expansions: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for &field in fields {
+        let mut found: Vec<Vec<u8>> = Vec::new();
+        for segment in searcher.segment_readers() {
+            let Ok(inverted) = segment.inverted_index(field) else {
+                continue;
+            };
+            let Ok(mut stream) = inverted.terms().range().ge(prefix.as_bytes()).into_stream()
+            else {
+                continue;
+            };
+            while found.len() < MAX_PREFIX_TERMS && stream.advance() {
+                let key = stream.key();
+                if !key.starts_with(prefix.as_bytes()) {
+                    break;
+                }
+                if !found.iter().any(|k| k == key) {
+                    found.push(key.to_vec());
+                }
+            }
+        }
+        for key in found {
+            if let Ok(term) = std::str::from_utf8(&key) {
+                expansions.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, term),
+                        IndexRecordOption::WithFreqs,
+                    )),
+                ));
+            }
+        }
+    }
+    Ok(if expansions.is_empty() {
+        Box::new(EmptyQuery)
+    } else {
+        Box::new(BooleanQuery::new(expansions))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(t: &str) -> Clause {
+        Clause::Word {
+            text: t.into(),
+            negated: false,
+        }
+    }
+
+    #[test]
+    fn words_phrases_prefixes_and_exclusions_are_told_apart() {
+        assert_eq!(
+            parse(r#"factura "no funciona" tel* -spam"#).unwrap(),
+            vec![
+                word("factura"),
+                Clause::Phrase {
+                    text: "no funciona".into(),
+                    negated: false
+                },
+                Clause::Prefix {
+                    text: "tel".into(),
+                    negated: false
+                },
+                Clause::Word {
+                    text: "spam".into(),
+                    negated: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn queries_without_anything_to_find_are_refused() {
+        assert_eq!(parse("   "), Err(QueryError::Empty));
+        assert_eq!(parse("-spam"), Err(QueryError::Empty));
+        assert_eq!(parse("\"open"), Err(QueryError::UnclosedQuote));
+        assert_eq!(parse(&"a ".repeat(40)), Err(QueryError::TooLong));
+    }
+
+    #[test]
+    fn analysis_folds_case_and_accents() {
+        assert_eq!(analyze("Teléfono ÑANDÚ"), vec!["telefono", "nandu"]);
+    }
+}

@@ -1,0 +1,204 @@
+//! Building and running the hub: store, first admin, search index and indexer, outbox worker,
+//! HTTP server. Tests and the binary share this one path.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::api::{AppState, app};
+use crate::auth::{self, LoginLimiter};
+use crate::bus::EventBus;
+use crate::domain::{EmailAddress, Role};
+use crate::hub::Hub;
+use crate::search::indexer::Indexer;
+use crate::search::{SearchError, SearchIndex};
+use crate::settings::Settings;
+use crate::store::{NewAgent, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("search index: {0}")]
+    Search(#[from] SearchError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("http server: {0}")]
+    Serve(std::io::Error),
+    #[error("first admin: {0}")]
+    Bootstrap(String),
+    #[error("http client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A built hub, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    hub: Hub,
+    state: AppState,
+    indexer: Indexer,
+    client: reqwest::Client,
+}
+
+/// Installs ring as the process's TLS crypto provider (see MACHINE-NOTES: two providers
+/// compiled in make rustls refuse to pick one).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        install_crypto_provider();
+        crate::telemetry::prometheus();
+        let settings = Arc::new(settings);
+        let store =
+            Store::connect(settings.database.url(), settings.database.max_connections).await?;
+        bootstrap_admin(&store, &settings).await?;
+        let (search, writer) =
+            SearchIndex::open(&settings.index.path, settings.index.writer_memory_mb)?;
+        let indexer = Indexer::new(search.clone(), writer, store.clone());
+        let hub = Hub {
+            store,
+            search,
+            bus: EventBus::new(4096),
+            outbox_wake: Arc::new(Notify::new()),
+            settings: settings.clone(),
+        };
+        let limiter = Arc::new(LoginLimiter::new(
+            settings.auth.login_max_failures,
+            Duration::from_secs(settings.auth.login_window_seconds),
+        ));
+        let listener = TcpListener::bind(settings.server.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.server.listen,
+                source,
+            })?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                hub: hub.clone(),
+                limiter,
+            },
+            hub,
+            indexer,
+            client,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then stops the workers and waits for them.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let interval = Duration::from_millis(self.hub.settings.index.commit_interval_ms);
+        let workers: Vec<JoinHandle<()>> = vec![
+            tokio::spawn(self.indexer.run(interval, shutdown_rx.clone())),
+            tokio::spawn(crate::outbox::run(
+                self.hub.clone(),
+                self.client.clone(),
+                shutdown_rx.clone(),
+            )),
+        ];
+        info!(addr = %self.listener.local_addr().map_err(StartupError::Serve)?, "switchboard listening");
+        let served = axum::serve(self.listener, app(self.state))
+            .with_graceful_shutdown(stop)
+            .await;
+        let _ = shutdown_tx.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        self.hub.store.close().await;
+        served.map_err(StartupError::Serve)
+    }
+}
+
+/// Creates the first admin when the store has no agent, printing its credentials once.
+async fn bootstrap_admin(store: &Store, settings: &Settings) -> Result<(), StartupError> {
+    if store.count_agents().await? > 0 {
+        return Ok(());
+    }
+    let email = EmailAddress::parse(&settings.auth.initial_admin_email)
+        .map_err(|e| StartupError::Bootstrap(format!("initial_admin_email: {e}")))?;
+    let (password, generated) = match &settings.auth.initial_admin_password {
+        Some(p) => (p.expose_secret().to_owned(), false),
+        None => (auth::new_secret(""), true),
+    };
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || auth::hash_password(&password))
+            .await
+            .map_err(|e| StartupError::Bootstrap(e.to_string()))?
+            .map_err(|e| StartupError::Bootstrap(e.to_string()))?
+    };
+    match store
+        .create_agent(NewAgent {
+            email: email.clone(),
+            name: "Administrator".into(),
+            role: Role::Admin,
+            password_hash: Some(hash),
+        })
+        .await
+    {
+        // Another node bootstrapped at the same moment.
+        Err(StoreError::Conflict(_)) => return Ok(()),
+        other => other?,
+    };
+    if generated {
+        // Printed once, on stdout and not in the logs, so it never reaches a log pipeline.
+        println!(
+            "first start: created admin {email} with password {password} (shown only now; change it)"
+        );
+    } else {
+        println!("first start: created admin {email} with the configured password");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    info!("shutting down");
+}

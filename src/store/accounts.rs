@@ -1,0 +1,122 @@
+//! Channel accounts (inboxes) and the connectors' saved cursors.
+
+use rand::Rng as _;
+use sqlx::any::AnyRow;
+
+use super::rows::RowExt;
+use super::{Store, StoreError, Tx};
+use crate::domain::*;
+use switchboard_connectors::Cursor;
+
+#[derive(Debug)]
+pub struct NewChannelAccount {
+    pub kind: ChannelKind,
+    pub name: String,
+    pub settings: serde_json::Value,
+}
+
+impl Store {
+    /// Creates a channel account with a fresh random signing secret.
+    pub async fn create_channel_account(
+        &self,
+        new: NewChannelAccount,
+    ) -> Result<ChannelAccount, StoreError> {
+        let id = ChannelAccountId::new();
+        let secret = random_token(32);
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO channel_accounts (id, kind, name, settings, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id.to_string())
+            .bind(new.kind.as_str())
+            .bind(new.name)
+            .bind(new.settings.to_string())
+            .bind(secret)
+            .bind(to_micros(now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.channel_account(id).await
+    }
+
+    pub async fn channel_account(
+        &self,
+        id: ChannelAccountId,
+    ) -> Result<ChannelAccount, StoreError> {
+        let row = sqlx::query("SELECT * FROM channel_accounts WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound("channel account"))?;
+        account_from_row(&row)
+    }
+
+    pub async fn channel_accounts(&self) -> Result<Vec<ChannelAccount>, StoreError> {
+        sqlx::query("SELECT * FROM channel_accounts ORDER BY id")
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(account_from_row)
+            .collect()
+    }
+
+    /// The saved resume position of one stream of a channel account.
+    pub async fn cursor(
+        &self,
+        account: ChannelAccountId,
+        stream: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT position FROM connector_cursors WHERE channel_account_id = $1 AND stream = $2",
+        )
+        .bind(account.to_string())
+        .bind(stream.to_owned())
+        .fetch_optional(self.reader())
+        .await?)
+    }
+}
+
+pub(crate) async fn account_in(
+    tx: &mut Tx,
+    id: ChannelAccountId,
+) -> Result<ChannelAccount, StoreError> {
+    let row = sqlx::query("SELECT * FROM channel_accounts WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound("channel account"))?;
+    account_from_row(&row)
+}
+
+pub(crate) async fn save_cursor(
+    tx: &mut Tx,
+    account: ChannelAccountId,
+    cursor: &Cursor,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO connector_cursors (channel_account_id, stream, position, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (channel_account_id, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+    )
+    .bind(account.to_string())
+    .bind(cursor.stream.clone())
+    .bind(cursor.position.clone())
+    .bind(to_micros(now()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn account_from_row(row: &AnyRow) -> Result<ChannelAccount, StoreError> {
+    Ok(ChannelAccount {
+        id: row.parsed("id")?,
+        kind: row.parsed("kind")?,
+        name: row.text("name")?,
+        settings: row.json("settings")?,
+        secret: row.text("secret")?,
+    })
+}
+
+/// A URL-safe random token of `bytes` random bytes.
+pub(crate) fn random_token(bytes: usize) -> String {
+    use base64::Engine as _;
+    let raw: Vec<u8> = (0..bytes).map(|_| rand::rng().random()).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}

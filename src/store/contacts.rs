@@ -1,0 +1,264 @@
+//! Contacts and their handles.
+
+use sqlx::Any;
+use sqlx::any::AnyRow;
+
+use super::rows::RowExt;
+use super::{Store, StoreError, Tx};
+use crate::domain::*;
+
+/// What a contact update changes.
+#[derive(Debug, Default)]
+pub struct ContactPatch {
+    /// `Some(None)` clears the name.
+    pub name: Option<Option<String>>,
+    pub add_handles: Vec<Handle>,
+    pub remove_handles: Vec<HandleId>,
+}
+
+/// A page of the contact list.
+#[derive(Debug)]
+pub struct ContactQuery {
+    /// Case-insensitive substring of the name.
+    pub name: Option<String>,
+    pub limit: i64,
+    /// Return contacts with ids after this one (ids are time-ordered).
+    pub after: Option<ContactId>,
+}
+
+impl Store {
+    pub async fn contact(&self, id: ContactId) -> Result<Contact, StoreError> {
+        let row = sqlx::query("SELECT * FROM contacts WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound("contact"))?;
+        let handles = handles_of(self.reader(), id).await?;
+        contact_from_row(&row, handles)
+    }
+
+    pub async fn contacts(&self, q: &ContactQuery) -> Result<Vec<Contact>, StoreError> {
+        let pattern = q.name.as_ref().map(|n| format!("%{}%", n.to_lowercase()));
+        let rows = sqlx::query(
+            "SELECT * FROM contacts WHERE merged_into IS NULL
+               AND ($1 IS NULL OR LOWER(name) LIKE $1)
+               AND ($2 IS NULL OR id > $2)
+             ORDER BY id LIMIT $3",
+        )
+        .bind(pattern)
+        .bind(q.after.map(|a| a.to_string()))
+        .bind(q.limit)
+        .fetch_all(self.reader())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: ContactId = row.parsed("id")?;
+            out.push(contact_from_row(
+                &row,
+                handles_of(self.reader(), id).await?,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Creates a contact with the given handles; a handle that already belongs to someone is a conflict.
+    pub async fn create_contact(
+        &self,
+        name: Option<String>,
+        handles: &[Handle],
+    ) -> Result<Contact, StoreError> {
+        let mut tx = self.begin().await?;
+        let id = insert_contact(&mut tx, name.as_deref()).await?;
+        for handle in handles {
+            claim_handle(&mut tx, id, handle).await?;
+        }
+        tx.commit().await?;
+        self.contact(id).await
+    }
+
+    pub async fn update_contact(
+        &self,
+        id: ContactId,
+        patch: ContactPatch,
+    ) -> Result<Contact, StoreError> {
+        let mut tx = self.begin().await?;
+        let live: Option<Option<String>> = sqlx::query_scalar::<Any, Option<String>>(
+            "SELECT merged_into FROM contacts WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        match live {
+            None => return Err(StoreError::NotFound("contact")),
+            Some(Some(_)) => {
+                return Err(StoreError::Conflict(
+                    "contact was merged into another contact".into(),
+                ));
+            }
+            Some(None) => {}
+        }
+        if let Some(name) = &patch.name {
+            sqlx::query("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3")
+                .bind(name.clone())
+                .bind(to_micros(now()))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for handle in &patch.add_handles {
+            claim_handle(&mut tx, id, handle).await?;
+        }
+        for handle_id in &patch.remove_handles {
+            // A handle that carried touchpoints stays: removing it would orphan their sender.
+            let used: i64 = sqlx::query_scalar::<Any, i64>(
+                "SELECT COUNT(*) FROM interactions WHERE handle_id = $1",
+            )
+            .bind(handle_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            if used > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "handle {handle_id} has interactions and cannot be removed"
+                )));
+            }
+            let done = sqlx::query("DELETE FROM handles WHERE id = $1 AND contact_id = $2")
+                .bind(handle_id.to_string())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("handle"));
+            }
+        }
+        tx.commit().await?;
+        self.contact(id).await
+    }
+
+    /// The live contact a handle belongs to, if any.
+    pub async fn contact_by_handle(
+        &self,
+        handle: &Handle,
+    ) -> Result<Option<ContactId>, StoreError> {
+        sqlx::query_scalar::<Any, String>(
+            "SELECT contact_id FROM handles WHERE kind = $1 AND value = $2",
+        )
+        .bind(handle.kind().as_str())
+        .bind(handle.value())
+        .fetch_optional(self.reader())
+        .await?
+        .map(|raw| super::parse_stored("contact_id", &raw))
+        .transpose()
+    }
+}
+
+async fn handles_of<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    contact: ContactId,
+) -> Result<Vec<StoredHandle>, StoreError> {
+    sqlx::query("SELECT id, kind, value FROM handles WHERE contact_id = $1 ORDER BY created_at, id")
+        .bind(contact.to_string())
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StoredHandle {
+                id: row.parsed("id")?,
+                kind: row.parsed("kind")?,
+                value: row.text("value")?,
+            })
+        })
+        .collect()
+}
+
+fn contact_from_row(row: &AnyRow, handles: Vec<StoredHandle>) -> Result<Contact, StoreError> {
+    Ok(Contact {
+        id: row.parsed("id")?,
+        name: row.opt_text("name")?,
+        merged_into: row.opt_parsed("merged_into")?,
+        handles,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+/// The handle's row and the contact it belongs to, if known.
+pub(crate) async fn find_handle(
+    tx: &mut Tx,
+    handle: &Handle,
+) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+    let row = sqlx::query("SELECT id, contact_id FROM handles WHERE kind = $1 AND value = $2")
+        .bind(handle.kind().as_str())
+        .bind(handle.value())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|r| Ok((r.parsed("id")?, r.parsed("contact_id")?)))
+        .transpose()
+}
+
+pub(crate) async fn insert_contact(
+    tx: &mut Tx,
+    name: Option<&str>,
+) -> Result<ContactId, StoreError> {
+    let id = ContactId::new();
+    let at = to_micros(now());
+    sqlx::query("INSERT INTO contacts (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+        .bind(id.to_string())
+        .bind(name.map(str::to_owned))
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+/// Inserts a handle for `contact`; `None` when another writer holds it already.
+pub(crate) async fn insert_handle(
+    tx: &mut Tx,
+    contact: ContactId,
+    handle: &Handle,
+) -> Result<Option<HandleId>, StoreError> {
+    let id = HandleId::new();
+    let inserted = sqlx::query(
+        "INSERT INTO handles (id, contact_id, kind, value, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (kind, value) DO NOTHING",
+    )
+    .bind(id.to_string())
+    .bind(contact.to_string())
+    .bind(handle.kind().as_str())
+    .bind(handle.value())
+    .bind(to_micros(now()))
+    .execute(&mut **tx)
+    .await?;
+    Ok((inserted.rows_affected() == 1).then_some(id))
+}
+
+/// Gives `handle` to `contact`, or fails naming the handle if it belongs to someone else.
+async fn claim_handle(
+    tx: &mut Tx,
+    contact: ContactId,
+    handle: &Handle,
+) -> Result<HandleId, StoreError> {
+    match find_handle(tx, handle).await? {
+        Some((id, owner)) if owner == contact => Ok(id),
+        Some(_) => Err(StoreError::Conflict(format!(
+            "handle {handle} belongs to another contact"
+        ))),
+        None => insert_handle(tx, contact, handle).await?.ok_or_else(|| {
+            StoreError::Conflict(format!("handle {handle} belongs to another contact"))
+        }),
+    }
+}
+
+/// Gives a nameless contact the name a channel reported (a mail's display name, a chat visitor's).
+pub(crate) async fn name_if_unnamed(
+    tx: &mut Tx,
+    contact: ContactId,
+    name: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND name IS NULL")
+        .bind(name.to_owned())
+        .bind(to_micros(now()))
+        .bind(contact.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

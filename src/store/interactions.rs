@@ -1,0 +1,267 @@
+//! Interactions (touchpoints): idempotent insert, the contact timeline, and the change
+//! sequence the search index tails.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor};
+use time::OffsetDateTime;
+
+use super::rows::RowExt;
+use super::{Store, StoreError, Tx};
+use crate::domain::*;
+
+/// An interaction about to be written.
+#[derive(Debug)]
+pub struct NewInteraction {
+    pub id: InteractionId,
+    pub channel_account_id: ChannelAccountId,
+    pub channel: ChannelKind,
+    pub external_id: String,
+    pub conversation_id: ConversationId,
+    pub contact_id: ContactId,
+    pub handle_id: Option<HandleId>,
+    pub direction: Direction,
+    pub author_agent_id: Option<AgentId>,
+    pub occurred_at: OffsetDateTime,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub details: serde_json::Value,
+    pub attachments: Vec<AttachmentMeta>,
+    pub message_id: Option<String>,
+}
+
+/// Which of a contact's interactions the timeline shows.
+#[derive(Debug, Default)]
+pub struct TimelineFilter {
+    pub channel: Option<ChannelKind>,
+    pub direction: Option<Direction>,
+}
+
+/// Keyset position in a timeline: the last item of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineCursor {
+    pub occurred_at: i64,
+    pub id: InteractionId,
+}
+
+impl TimelineCursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.occurred_at, self.id)
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let (at, id) = raw.split_once('_')?;
+        Some(Self {
+            occurred_at: at.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// Takes `n` consecutive values of the change sequence and returns the first.
+///
+/// The row lock this takes is held until commit, so callers take it as late in their
+/// transaction as they can.
+pub(crate) async fn next_seq(tx: &mut Tx, n: i64) -> Result<i64, StoreError> {
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE sequences SET value = value + $1 WHERE name = 'interaction' RETURNING value",
+    )
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(last - n + 1)
+}
+
+/// Inserts `new` with sequence number `seq`; `None` if its external id is already stored.
+pub(crate) async fn insert(
+    tx: &mut Tx,
+    new: &NewInteraction,
+    seq: i64,
+) -> Result<Option<Interaction>, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO interactions (id, seq, channel_account_id, channel, external_id, conversation_id, contact_id,
+            handle_id, direction, author_agent_id, occurred_at, subject, body_text, body_html, details, attachments,
+            message_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (channel_account_id, external_id) DO NOTHING",
+    )
+    .bind(new.id.to_string())
+    .bind(seq)
+    .bind(new.channel_account_id.to_string())
+    .bind(new.channel.as_str())
+    .bind(new.external_id.clone())
+    .bind(new.conversation_id.to_string())
+    .bind(new.contact_id.to_string())
+    .bind(new.handle_id.map(|h| h.to_string()))
+    .bind(new.direction.as_str())
+    .bind(new.author_agent_id.map(|a| a.to_string()))
+    .bind(to_micros(new.occurred_at))
+    .bind(new.subject.clone())
+    .bind(new.text.clone())
+    .bind(new.html.clone())
+    .bind(new.details.to_string())
+    .bind(serde_json::to_string(&new.attachments).unwrap_or_else(|_| "[]".into()))
+    .bind(new.message_id.clone())
+    .bind(to_micros(now()))
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    by_id(&mut **tx, new.id)
+        .await?
+        .map(Some)
+        .ok_or(StoreError::NotFound("interaction"))
+}
+
+pub(crate) async fn by_external_id<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    account: ChannelAccountId,
+    external_id: &str,
+) -> Result<Option<Interaction>, StoreError> {
+    sqlx::query("SELECT * FROM interactions WHERE channel_account_id = $1 AND external_id = $2")
+        .bind(account.to_string())
+        .bind(external_id.to_owned())
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(interaction_from_row)
+        .transpose()
+}
+
+async fn by_id<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: InteractionId,
+) -> Result<Option<Interaction>, StoreError> {
+    sqlx::query("SELECT * FROM interactions WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(interaction_from_row)
+        .transpose()
+}
+
+impl Store {
+    pub async fn interaction(&self, id: InteractionId) -> Result<Interaction, StoreError> {
+        by_id(self.reader(), id)
+            .await?
+            .ok_or(StoreError::NotFound("interaction"))
+    }
+
+    pub async fn interaction_by_external_id(
+        &self,
+        account: ChannelAccountId,
+        external_id: &str,
+    ) -> Result<Option<Interaction>, StoreError> {
+        by_external_id(self.reader(), account, external_id).await
+    }
+
+    /// A contact's interactions across every channel, newest first, one keyset page.
+    pub async fn timeline(
+        &self,
+        contact: ContactId,
+        filter: &TimelineFilter,
+        after: Option<TimelineCursor>,
+        limit: i64,
+    ) -> Result<Vec<Interaction>, StoreError> {
+        let (at, id) = match after {
+            Some(c) => (c.occurred_at, c.id.to_string()),
+            None => (i64::MAX, String::new()),
+        };
+        sqlx::query(
+            "SELECT * FROM interactions
+             WHERE contact_id = $1
+               AND (occurred_at < $2 OR (occurred_at = $2 AND ($3 = '' OR id < $3)))
+               AND ($4 IS NULL OR channel = $4)
+               AND ($5 IS NULL OR direction = $5)
+             ORDER BY occurred_at DESC, id DESC LIMIT $6",
+        )
+        .bind(contact.to_string())
+        .bind(at)
+        .bind(id)
+        .bind(filter.channel.map(|c| c.as_str()))
+        .bind(filter.direction.map(|d| d.as_str()))
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(interaction_from_row)
+        .collect()
+    }
+
+    /// A conversation's interactions, oldest first.
+    pub async fn conversation_interactions(
+        &self,
+        id: ConversationId,
+    ) -> Result<Vec<Interaction>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM interactions WHERE conversation_id = $1 ORDER BY occurred_at, id",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(interaction_from_row)
+        .collect()
+    }
+
+    /// The highest committed change sequence number.
+    pub async fn last_seq(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM sequences WHERE name = 'interaction'")
+                .fetch_one(self.reader())
+                .await?,
+        )
+    }
+
+    pub async fn count_interactions(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM interactions")
+            .fetch_one(self.reader())
+            .await?)
+    }
+}
+
+pub(crate) fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreError> {
+    Ok(Interaction {
+        id: row.parsed("id")?,
+        seq: row.int("seq")?,
+        channel_account_id: row.parsed("channel_account_id")?,
+        channel: row.parsed("channel")?,
+        external_id: row.text("external_id")?,
+        conversation_id: row.parsed("conversation_id")?,
+        contact_id: row.parsed("contact_id")?,
+        handle_id: row.opt_parsed("handle_id")?,
+        direction: row.parsed("direction")?,
+        author_agent_id: row.opt_parsed("author_agent_id")?,
+        occurred_at: row.time("occurred_at")?,
+        subject: row.opt_text("subject")?,
+        text: row.opt_text("body_text")?,
+        html: row.opt_text("body_html")?,
+        details: row.json("details")?,
+        attachments: row.json("attachments")?,
+        message_id: row.opt_text("message_id")?,
+    })
+}
+
+impl Store {
+    /// Interactions changed after sequence number `after`, in sequence order, each with the
+    /// value of the handle it came through: what the search index needs.
+    pub async fn index_batch(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(Interaction, Option<String>)>, StoreError> {
+        sqlx::query(
+            "SELECT i.*, h.value AS handle_value FROM interactions i LEFT JOIN handles h ON h.id = i.handle_id
+             WHERE i.seq > $1 ORDER BY i.seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|row| Ok((interaction_from_row(row)?, row.opt_text("handle_value")?)))
+        .collect()
+    }
+}

@@ -1,0 +1,185 @@
+//! The store: the source of truth, on SQLite (embedded default) or PostgreSQL.
+//!
+//! Both backends run the same SQL through sqlx's Any driver, over the portable schema in
+//! `migrations/`. Writes go through [`Store::begin`]; on SQLite that is a single connection
+//! taking `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with SQLITE_BUSY,
+//! and `synchronous = FULL` in WAL mode makes a commit durable on disk before it returns.
+
+mod accounts;
+mod agents;
+mod contacts;
+mod conversations;
+mod events;
+mod interactions;
+mod merges;
+mod outbox;
+mod rows;
+
+pub use accounts::NewChannelAccount;
+pub use agents::{NewAgent, SessionRecord, TokenRecord};
+pub use contacts::{ContactPatch, ContactQuery};
+pub use conversations::ConversationFilter;
+pub use events::EventKind;
+pub use interactions::{NewInteraction, TimelineCursor, TimelineFilter};
+pub use merges::MergeRecord;
+pub use outbox::OutboxJob;
+
+pub(crate) use accounts::{account_in, random_token, save_cursor};
+pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
+pub(crate) use conversations::{Placement, PlacementRequest, conversation_in, place, touch};
+pub(crate) use events::record_event;
+pub(crate) use interactions::{insert as insert_interaction, next_seq};
+pub(crate) use outbox::enqueue as enqueue_outbox;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor};
+
+/// A write transaction.
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored value does not parse: the row was written by something other than the hub.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("unsupported database url: expected sqlite:// or postgres://")]
+    UnsupportedUrl,
+    #[error("cannot create the database directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the error is a unique-key violation (a concurrent writer won a race).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Connects to `url` and applies pending migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let store = if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = std::path::Path::new(file)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            let url = if url.contains("mode=") {
+                url.to_owned()
+            } else {
+                format!("sqlite://{file}?mode=rwc")
+            };
+            let write = sqlite_pool(&url, 1).await?;
+            let read = sqlite_pool(&url, max_connections.max(1)).await?;
+            Store {
+                read,
+                write,
+                backend: Backend::Sqlite,
+            }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            Store {
+                read: pool.clone(),
+                write: pool,
+                backend: Backend::Postgres,
+            }
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        MIGRATOR.run(&store.write).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        })
+    }
+
+    /// The pool for reads outside a transaction.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL syncs the WAL at every commit,
+                // which is what makes an acknowledged message durable.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 30000").await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
+}
+
+/// Parses a stored enum or id, reporting a corrupt row instead of panicking.
+pub(crate) fn parse_stored<T: FromStr>(what: &str, raw: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{what} {raw:?}: {e}")))
+}

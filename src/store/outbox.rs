@@ -1,0 +1,153 @@
+//! The durable outbox: replies written with their interaction, delivered by a worker.
+//!
+//! A worker claims one due row at a time with a lease (`locked_until`); the claim re-checks the
+//! lease in the UPDATE's own WHERE clause, so two workers (or two nodes on PostgreSQL) never
+//! both win the same row, and a crashed worker's lease simply expires.
+
+use time::{Duration, OffsetDateTime};
+
+use super::rows::RowExt;
+use super::{Store, StoreError, Tx};
+use crate::domain::*;
+use switchboard_connectors::OutboundMessage;
+
+/// A claimed delivery.
+#[derive(Debug, Clone)]
+pub struct OutboxJob {
+    pub id: OutboxId,
+    pub interaction_id: InteractionId,
+    pub channel_account_id: ChannelAccountId,
+    pub message: OutboundMessage,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+pub(crate) async fn enqueue(
+    tx: &mut Tx,
+    message: &OutboundMessage,
+) -> Result<OutboxId, StoreError> {
+    let id = OutboxId::new();
+    let at = to_micros(now());
+    sqlx::query(
+        "INSERT INTO outbox (id, interaction_id, channel_account_id, payload, status, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
+    )
+    .bind(id.to_string())
+    .bind(message.id.to_string())
+    .bind(message.channel_account_id.to_string())
+    .bind(serde_json::to_string(message).expect("outbound messages serialise"))
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+impl Store {
+    /// Claims the next due delivery for `lease`, if any.
+    pub async fn claim_outbox(&self, lease: Duration) -> Result<Option<OutboxJob>, StoreError> {
+        let at = now();
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "UPDATE outbox SET locked_until = $1
+             WHERE id = (SELECT id FROM outbox
+                         WHERE status = 'pending' AND next_attempt_at <= $2
+                           AND (locked_until IS NULL OR locked_until < $2)
+                         ORDER BY next_attempt_at LIMIT 1)
+               AND status = 'pending' AND (locked_until IS NULL OR locked_until < $2)
+             RETURNING id, interaction_id, channel_account_id, payload, attempts",
+        )
+        .bind(to_micros(at + lease))
+        .bind(to_micros(at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(|r| {
+            Ok(OutboxJob {
+                id: r.parsed("id")?,
+                interaction_id: r.parsed("interaction_id")?,
+                channel_account_id: r.parsed("channel_account_id")?,
+                message: r.json("payload")?,
+                attempts: u32::try_from(r.int("attempts")?).unwrap_or(u32::MAX),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn outbox_sent(
+        &self,
+        id: OutboxId,
+        peer_id: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.finish_outbox(id, DeliveryStatus::Sent, None, peer_id)
+            .await
+    }
+
+    pub async fn outbox_failed(&self, id: OutboxId, error: &str) -> Result<(), StoreError> {
+        self.finish_outbox(id, DeliveryStatus::Failed, Some(error), None)
+            .await
+    }
+
+    async fn finish_outbox(
+        &self,
+        id: OutboxId,
+        status: DeliveryStatus,
+        error: Option<&str>,
+        peer_id: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2, peer_id = $3,
+                               finished_at = $4, locked_until = NULL WHERE id = $5",
+        )
+        .bind(status.as_str())
+        .bind(error.map(str::to_owned))
+        .bind(peer_id)
+        .bind(to_micros(now()))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt and schedules the next one.
+    pub async fn outbox_retry(
+        &self,
+        id: OutboxId,
+        error: &str,
+        next_attempt_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, locked_until = NULL WHERE id = $3",
+        )
+        .bind(error.to_owned())
+        .bind(to_micros(next_attempt_at))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Delivery state of an outbound interaction: (status, attempts, last error).
+    pub async fn delivery(
+        &self,
+        interaction: InteractionId,
+    ) -> Result<Option<(DeliveryStatus, i64, Option<String>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT status, attempts, last_error FROM outbox WHERE interaction_id = $1",
+        )
+        .bind(interaction.to_string())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.parsed("status")?,
+                r.int("attempts")?,
+                r.opt_text("last_error")?,
+            ))
+        })
+        .transpose()
+    }
+}

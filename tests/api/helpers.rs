@@ -1,0 +1,309 @@
+//! Starting the real hub for a test, on either store, and talking to it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard::settings::Settings;
+use switchboard::startup::Application;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_EMAIL: &str = "admin@switchboard.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Instantiates each listed `async fn(Backend)` as one test per store.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::Backend::Postgres).await })+
+        }
+    };
+}
+
+/// A running hub with an admin API token.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: String,
+    pub settings: Settings,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// Makes a fresh database for `backend`, returning its URL.
+async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("switchboard.db").display()),
+        Backend::Postgres => {
+            let admin = std::env::var("SWITCHBOARD_TEST_PG_URL").expect(
+                "SWITCHBOARD_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts PostgreSQL",
+            );
+            sqlx::any::install_default_drivers();
+            let name = format!("sbtest_{}", uuid::Uuid::now_v7().simple());
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .expect("connect to test PostgreSQL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let (base, _) = admin
+                .rsplit_once('/')
+                .expect("a database url ends with /dbname");
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// Test settings: port 0, the given store, an index in the temp dir, a known admin password.
+async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::load(None).expect("default settings load");
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database.url = fresh_database(backend, dir).await.into();
+    settings.index.path = dir.join("index");
+    settings.index.writer_memory_mb = 15;
+    settings.contacts.default_region = switchboard_connectors::Region::parse("ES").unwrap();
+    settings.auth.initial_admin_email = ADMIN_EMAIL.into();
+    settings.auth.initial_admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+    settings.outbox.base_backoff_ms = 50;
+    settings.outbox.poll_interval_ms = 100;
+    settings
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    switchboard::startup::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(backend, dir.path()).await;
+    adjust(&mut settings);
+    let mut app = TestApp {
+        base: String::new(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        token: String::new(),
+        settings,
+        dir,
+        stop: None,
+        server: None,
+    };
+    app.start().await;
+    let session = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let created = session
+        .post(
+            "/api/v1/api-tokens",
+            json!({"name": "tests", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.1);
+    app.token = created.1["token"].as_str().unwrap().to_owned();
+    app
+}
+
+impl TestApp {
+    /// Builds and starts the hub on the current settings.
+    pub async fn start(&mut self) {
+        switchboard::startup::install_crypto_provider();
+        let application = Application::build(self.settings.clone())
+            .await
+            .expect("the hub builds");
+        self.base = format!("http://127.0.0.1:{}", application.port());
+        let (tx, rx) = oneshot::channel::<()>();
+        self.stop = Some(tx);
+        self.server = Some(tokio::spawn(async move {
+            application
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("the hub serves");
+        }));
+    }
+
+    /// Stops the hub gracefully and waits until it has released the store and the index.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server task ends cleanly");
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start().await;
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.settings.index.path.clone()
+    }
+
+    /// Calls the API with the admin token.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request reaches the hub")).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    /// Logs in through the API and returns a cookie session.
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let response = http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(status, StatusCode::OK, "login failed: {body}");
+        Session {
+            base: self.base.clone(),
+            http,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates an API-channel account and returns its id.
+    pub async fn api_account(&self, name: &str) -> String {
+        self.account(json!({"kind": "api", "name": name})).await
+    }
+
+    pub async fn account(&self, body: Value) -> String {
+        let (status, body) = self.post("/api/v1/channel-accounts", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Pushes a touchpoint through the generic API channel.
+    pub async fn push(&self, body: Value) -> (StatusCode, Value) {
+        self.post("/api/v1/interactions", body).await
+    }
+
+    /// Searches until `pred` holds for the result or `within` passes; returns the last result
+    /// and how long it took.
+    pub async fn search_until(
+        &self,
+        query: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> (Value, Duration) {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.get(&format!("/api/v1/search?{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if pred(&body) || started.elapsed() > within {
+                return (body, started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A logged-in browser-like client: session cookie plus CSRF header.
+pub struct Session {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub csrf: String,
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        read(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The ids of a list of interactions (or of search hits), in order.
+pub fn ids(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|i| {
+            i.get("interaction").unwrap_or(i)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}

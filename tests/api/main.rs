@@ -1,0 +1,12 @@
+//! Black-box tests of the hub: the real server on port 0, spoken to over HTTP only, on a temp
+//! SQLite file and on a fresh PostgreSQL database. Each scenario is written once as an
+//! `async fn(Backend)` and instantiated for both stores by `on_both_stores!`.
+
+mod helpers;
+
+mod auth;
+mod contacts;
+mod conversations;
+mod ingest;
+mod search;
+mod validation;

@@ -1,0 +1,202 @@
+//! Full-text search: accents, phrases, prefixes, phone fragments, filters, and rebuilding.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_pushed_interaction_is_found_within_a_second_with_and_without_accents,
+    reindex_after_deleting_the_index_directory_restores_the_same_results,
+    search_understands_phrases_prefixes_phone_fragments_and_filters,
+);
+
+async fn a_pushed_interaction_is_found_within_a_second_with_and_without_accents(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.api_account("api").await;
+    let (_, pushed) = app
+        .push(json!({"channel_account_id": account, "external_id": "acc-1", "contact": {"email": "sofia@example.es"},
+                     "subject": "Avería", "text": "Mi teléfono no funciona desde el martes"}))
+        .await;
+    let id = pushed["interaction"]["id"].clone();
+
+    for query in ["telefono", "TELÉFONO", "Teléfono", "averia"] {
+        let (found, took) = app
+            .search_until(&format!("q={query}"), Duration::from_secs(1), |b| {
+                b["hits"]
+                    .get(0)
+                    .is_some_and(|h| h["interaction"]["id"] == id)
+            })
+            .await;
+        assert_eq!(
+            found["hits"][0]["interaction"]["id"], id,
+            "{query}: {found}"
+        );
+        assert!(took < Duration::from_secs(1), "{query} took {took:?}");
+    }
+    let (_, none) = app.get("/api/v1/search?q=telefonos").await;
+    assert_eq!(
+        none["total"], 0,
+        "matching is on whole words, not substrings: {none}"
+    );
+}
+
+/// The ids found for each query, in rank order.
+async fn results(app: &TestApp, queries: &[&str]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for q in queries {
+        let (status, body) = app.get(&format!("/api/v1/search?q={q}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        out.push(ids(&body["hits"]));
+    }
+    out
+}
+
+async fn reindex_after_deleting_the_index_directory_restores_the_same_results(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let account = app.api_account("api").await;
+    let texts = [
+        "la factura de marzo",
+        "el router no conecta",
+        "factura duplicada en abril",
+        "cambio de dirección",
+        "router nuevo",
+    ];
+    for (n, text) in texts.iter().enumerate() {
+        app.push(json!({"channel_account_id": account, "external_id": format!("x{n}"), "contact": {"phone": format!("+3461100000{n}")}, "text": text}))
+            .await;
+    }
+    let queries = ["factura", "router", "direccion", "611000003"];
+    app.search_until("q=router", Duration::from_secs(5), |b| b["total"] == 2)
+        .await;
+    app.search_until("q=direccion", Duration::from_secs(5), |b| b["total"] == 1)
+        .await;
+    let before = results(&app, &queries).await;
+    assert_eq!(
+        before.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![2, 2, 1, 1]
+    );
+
+    app.stop().await;
+    std::fs::remove_dir_all(app.index_dir()).unwrap();
+    let config = app.dir.path().join("reindex.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = {:?}\n[index]\npath = {:?}\n",
+            secrecy::ExposeSecret::expose_secret(&app.settings.database.url),
+            app.index_dir()
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["--config", config.to_str().unwrap(), "reindex"])
+        .output()
+        .expect("the reindex command runs");
+    assert!(
+        output.status.success(),
+        "reindex failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("reindexed 5 interactions"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    app.start().await;
+
+    assert_eq!(results(&app, &queries).await, before);
+}
+
+async fn search_understands_phrases_prefixes_phone_fragments_and_filters(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.api_account("api").await;
+    let push = |external: &str, who: Value, at: &str, direction: &str, text: &str| json!({"channel_account_id": account, "external_id": external, "contact": who, "occurred_at": at, "direction": direction, "text": text});
+    let (_, a) = app
+        .push(push(
+            "a",
+            json!({"phone": "+34 655 44 33 22"}),
+            "2026-05-01T10:00:00Z",
+            "inbound",
+            "The delivery never arrived",
+        ))
+        .await;
+    let (_, b) = app
+        .push(push(
+            "b",
+            json!({"email": "olga@example.com"}),
+            "2026-05-10T10:00:00Z",
+            "inbound",
+            "Delivery arrived broken, never again",
+        ))
+        .await;
+    let (_, c) = app
+        .push(push(
+            "c",
+            json!({"email": "olga@example.com"}),
+            "2026-06-01T10:00:00Z",
+            "outbound",
+            "We are sending a new delivery",
+        ))
+        .await;
+    let id = |v: &Value| v["interaction"]["id"].as_str().unwrap().to_owned();
+    app.search_until("q=delivery", Duration::from_secs(5), |r| r["total"] == 3)
+        .await;
+
+    let found = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.get(&format!("/api/v1/search?{q}")).await;
+            assert_eq!(status, StatusCode::OK, "{q}: {body}");
+            let mut got = ids(&body["hits"]);
+            got.sort();
+            got
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        found("q=%22never%20arrived%22").await,
+        vec![id(&a)],
+        "phrase"
+    );
+    assert_eq!(
+        found("q=deliv*").await,
+        sorted(vec![id(&a), id(&b), id(&c)]),
+        "prefix"
+    );
+    assert_eq!(
+        found("q=delivery%20-broken").await,
+        sorted(vec![id(&a), id(&c)]),
+        "exclusion"
+    );
+    assert_eq!(found("q=443322").await, vec![id(&a)], "phone fragment");
+    assert_eq!(
+        found("q=olga").await,
+        sorted(vec![id(&b), id(&c)]),
+        "email address"
+    );
+    assert_eq!(
+        found("q=delivery&direction=outbound").await,
+        vec![id(&c)],
+        "direction filter"
+    );
+    let olga = b["interaction"]["contact_id"].as_str().unwrap().to_owned();
+    let (_, by_contact) = app
+        .get(&format!("/api/v1/search?q=delivery&contact_id={olga}"))
+        .await;
+    assert_eq!(by_contact["total"], 2, "{by_contact}");
+    assert_eq!(
+        found("q=delivery&from=2026-05-05T00:00:00Z&to=2026-05-31T00:00:00Z").await,
+        vec![id(&b)],
+        "date range"
+    );
+    let (status, short) = app.get("/api/v1/search?q=d*").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{short}");
+    assert_eq!(short["error"]["field"], "q");
+}
