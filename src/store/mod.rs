@@ -183,3 +183,41 @@ where
     raw.parse()
         .map_err(|e| StoreError::Corrupt(format!("{what} {raw:?}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_commits_are_synced_to_disk_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(
+            &format!("sqlite://{}/nested/dir/hub.db", dir.path().display()),
+            2,
+        )
+        .await
+        .unwrap();
+        for pool in [&store.write, &store.read] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            assert_eq!(sync, 2, "2 is FULL: the WAL is synced at every commit");
+        }
+        assert!(dir.path().join("nested/dir/hub.db").exists());
+    }
+
+    #[tokio::test]
+    async fn other_databases_are_refused_by_name() {
+        let err = Store::connect("mysql://localhost/x", 1)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::UnsupportedUrl));
+    }
+}

@@ -10,6 +10,7 @@ on_both_stores!(
     lookup_finds_the_contact_from_three_spellings_of_its_number,
     merge_then_unmerge_restores_both_contacts_exactly,
     a_handle_cannot_belong_to_two_contacts,
+    a_contact_is_renamed_and_gains_and_loses_handles,
 );
 
 async fn lookup_finds_the_contact_from_three_spellings_of_its_number(backend: Backend) {
@@ -161,4 +162,48 @@ async fn a_handle_cannot_belong_to_two_contacts(backend: Backend) {
         1,
         "the refused contact was not half-written"
     );
+}
+
+async fn a_contact_is_renamed_and_gains_and_loses_handles(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, contact) = app
+        .post(
+            "/api/v1/contacts",
+            json!({"name": "Juan", "handles": [{"kind": "email", "value": "juan@example.com"}]}),
+        )
+        .await;
+    let id = contact["id"].as_str().unwrap();
+    let old_handle = contact["handles"][0]["id"].clone();
+
+    let (status, updated) = app
+        .patch(&format!("/api/v1/contacts/{id}"), json!({"name": "Juan Pérez", "add_handles": [{"kind": "phone", "value": "+1 415 555 2671"}], "remove_handles": [old_handle]}))
+        .await;
+
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["name"], "Juan Pérez");
+    assert_eq!(
+        updated["handles"],
+        json!([{"id": updated["handles"][0]["id"], "kind": "phone", "value": "+14155552671"}])
+    );
+    let (status, _) = app
+        .get("/api/v1/contacts/lookup?email=juan@example.com")
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the removed handle no longer finds the contact"
+    );
+    let (status, cleared) = app
+        .patch(&format!("/api/v1/contacts/{id}"), json!({"name": null}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cleared["name"], Value::Null);
+    let (status, bad) = app
+        .patch(
+            &format!("/api/v1/contacts/{id}"),
+            json!({"add_handles": [{"kind": "fax", "value": "1"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad["error"]["field"], "add_handles[0].kind", "{bad}");
 }

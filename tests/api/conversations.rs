@@ -19,14 +19,17 @@ on_both_stores!(
     conversations_are_assigned_and_listed_by_assignee_and_status,
 );
 
+/// Requests a receiver got: headers and raw body.
+type Deliveries = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
 /// A local HTTP receiver standing in for an integration's webhook endpoint.
 struct Receiver {
     url: String,
-    deliveries: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    deliveries: Deliveries,
 }
 
 async fn receiver(status: AxumStatus) -> Receiver {
-    let deliveries: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let deliveries: Deliveries = Arc::default();
     let store = deliveries.clone();
     let app = axum::Router::new().route(
         "/hook",

@@ -8,5 +8,6 @@ mod auth;
 mod contacts;
 mod conversations;
 mod ingest;
+mod operations;
 mod search;
 mod validation;
