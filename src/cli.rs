@@ -13,11 +13,7 @@ use crate::startup::{Application, install_crypto_provider};
 use crate::store::{NewAgent, Store};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "switchboard",
-    version,
-    about = "Multichannel contact-center interaction hub"
-)]
+#[command(name = "switchboard", version, about = "Multichannel contact-center interaction hub")]
 pub struct Cli {
     /// A settings file layered over config/default.toml.
     #[arg(long, global = true, value_name = "FILE")]
@@ -73,24 +69,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     crate::telemetry::init_logs(&settings.log);
     install_crypto_provider();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await?
-        }
+        Command::Serve => Application::build(settings).await?.run_until_stopped().await?,
         Command::Migrate => {
-            Store::connect(settings.database.url(), 1)
-                .await?
-                .close()
-                .await;
+            Store::connect(settings.database.url(), 1).await?.close().await;
             println!("migrations applied");
         }
         Command::Reindex => {
-            let store =
-                Store::connect(settings.database.url(), settings.database.max_connections).await?;
-            let (index, writer) =
-                SearchIndex::open(&settings.index.path, settings.index.writer_memory_mb)?;
+            let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
+            let (index, writer) = SearchIndex::open(&settings.index.path, settings.index.writer_memory_mb)?;
             let started = std::time::Instant::now();
             let count = Indexer::new(index, writer, store.clone()).rebuild().await?;
             store.close().await;
@@ -100,17 +86,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             );
         }
         Command::Agent(AgentCommand::Create { email, name, role }) => {
-            let email = EmailAddress::parse(&email)
-                .map_err(|e| CliError::Invalid(format!("--email: {e}")))?;
-            let role: Role = role
-                .parse()
-                .map_err(|e| CliError::Invalid(format!("--role: {e}")))?;
+            let email = EmailAddress::parse(&email).map_err(|e| CliError::Invalid(format!("--email: {e}")))?;
+            let role: Role = role.parse().map_err(|e| CliError::Invalid(format!("--role: {e}")))?;
             let (password, generated) = match std::env::var("SWITCHBOARD_AGENT_PASSWORD") {
                 Ok(p) => (p, false),
                 Err(_) => (auth::new_secret(""), true),
             };
-            let hash =
-                auth::hash_password(&password).map_err(|e| CliError::Invalid(e.to_string()))?;
+            let hash = auth::hash_password(&password).map_err(|e| CliError::Invalid(e.to_string()))?;
             let store = Store::connect(settings.database.url(), 1).await?;
             let agent = store
                 .create_agent(NewAgent {
@@ -122,10 +104,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?;
             store.close().await;
             if generated {
-                println!(
-                    "created {} agent {} with password {password}",
-                    agent.role, agent.email
-                );
+                println!("created {} agent {} with password {password}", agent.role, agent.email);
             } else {
                 println!("created {} agent {}", agent.role, agent.email);
             }

@@ -64,7 +64,8 @@ impl Hub {
             }
             match self.try_ingest(envelope).await? {
                 Ok(outcome) => {
-                    metrics::counter!("switchboard_ingested_total", "channel" => envelope.channel.as_str()).increment(1);
+                    metrics::counter!("switchboard_ingested_total", "channel" => envelope.channel.as_str())
+                        .increment(1);
                     self.search.wake();
                     self.bus.publish(HubEvent::InteractionCreated {
                         interaction: Box::new(outcome.interaction.clone()),
@@ -79,9 +80,7 @@ impl Hub {
             .store
             .interaction_by_external_id(account_id, &envelope.external_id)
             .await?
-            .ok_or_else(|| {
-                StoreError::Conflict("concurrent writers kept winning the same handle".into())
-            })?;
+            .ok_or_else(|| StoreError::Conflict("concurrent writers kept winning the same handle".into()))?;
         Ok(IngestOutcome {
             interaction: existing,
             duplicate: true,
@@ -89,16 +88,12 @@ impl Hub {
         })
     }
 
-    async fn try_ingest(
-        &self,
-        env: &InboundEnvelope,
-    ) -> Result<Result<IngestOutcome, RaceLost>, IngestError> {
+    async fn try_ingest(&self, env: &InboundEnvelope) -> Result<Result<IngestOutcome, RaceLost>, IngestError> {
         let mut tx = self.store.begin().await?;
-        let account =
-            match store::account_in(&mut tx, ChannelAccountId(env.channel_account_id)).await {
-                Err(StoreError::NotFound(_)) => return Err(IngestError::UnknownAccount),
-                other => other?,
-            };
+        let account = match store::account_in(&mut tx, ChannelAccountId(env.channel_account_id)).await {
+            Err(StoreError::NotFound(_)) => return Err(IngestError::UnknownAccount),
+            other => other?,
+        };
         if account.kind != env.channel {
             return Err(IngestError::ChannelMismatch {
                 account: account.kind,
@@ -118,9 +113,7 @@ impl Hub {
                 subject: env.content.subject.as_deref(),
                 direction: env.direction,
                 occurred_at: env.occurred_at,
-                reopen_window: Duration::hours(
-                    self.settings.conversations.reopen_window_hours as i64,
-                ),
+                reopen_window: Duration::hours(self.settings.conversations.reopen_window_hours as i64),
             },
         )
         .await?;
@@ -167,10 +160,7 @@ impl Hub {
 
 /// The contact behind the envelope's handle, created on first sight. `None` when a concurrent
 /// writer claimed the same new handle first.
-async fn resolve_contact(
-    tx: &mut Tx,
-    env: &InboundEnvelope,
-) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+async fn resolve_contact(tx: &mut Tx, env: &InboundEnvelope) -> Result<Option<(HandleId, ContactId)>, StoreError> {
     if let Some(found) = store::find_handle(tx, &env.contact).await? {
         if let Some(name) = &env.contact_name {
             store::name_if_unnamed(tx, found.1, name).await?;

@@ -10,6 +10,8 @@ pub mod api;
 pub mod auth;
 /// The in-process event bus, published after each commit.
 pub mod bus;
+/// Per-kind channel-account settings and the senders replies go out through.
+pub mod channels;
 /// The command line: serve, migrate, reindex, agent create.
 pub mod cli;
 /// Typed ids, enums and records of the domain.

@@ -6,60 +6,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::channels;
 use crate::domain::*;
 use crate::hub::Hub;
-use switchboard_connectors::webhook::WebhookSender;
-use switchboard_connectors::{ConnectorError, OutboundMessage, OutboundSender};
+use switchboard_connectors::ConnectorError;
 
 /// How long a claimed delivery stays ours before another worker may take it.
 const LEASE: time::Duration = time::Duration::seconds(60);
-
-/// The sender of one channel account, chosen by its kind and settings.
-pub enum ChannelSender {
-    Webhook(WebhookSender),
-}
-
-impl ChannelSender {
-    async fn send(&self, message: &OutboundMessage) -> Result<Option<String>, ConnectorError> {
-        match self {
-            Self::Webhook(sender) => sender.send(message).await,
-        }
-    }
-}
-
-/// What a channel account delivers with, if it can deliver at all. API accounts deliver to
-/// their `webhook_url` setting; connectors of the other channels add their senders here.
-pub fn sender_for(account: &ChannelAccount) -> Option<SenderSpec<'_>> {
-    match account.kind {
-        ChannelKind::Api => account
-            .settings
-            .get("webhook_url")?
-            .as_str()
-            .map(SenderSpec::Webhook),
-        _ => None,
-    }
-}
-
-/// Enough to build a sender; checked when a reply is queued, built when it is sent.
-pub enum SenderSpec<'a> {
-    Webhook(&'a str),
-}
-
-impl SenderSpec<'_> {
-    fn build(
-        &self,
-        client: &reqwest::Client,
-        account: &ChannelAccount,
-    ) -> Result<ChannelSender, ConnectorError> {
-        match self {
-            Self::Webhook(url) => Ok(ChannelSender::Webhook(WebhookSender::new(
-                client.clone(),
-                url,
-                account.secret.clone().into_bytes(),
-            )?)),
-        }
-    }
-}
 
 /// Runs until `shutdown` changes, delivering whatever is due.
 pub async fn run(hub: Hub, client: reqwest::Client, mut shutdown: watch::Receiver<bool>) {
@@ -85,14 +38,9 @@ pub async fn run(hub: Hub, client: reqwest::Client, mut shutdown: watch::Receive
 
 async fn deliver(hub: &Hub, client: &reqwest::Client, job: crate::store::OutboxJob) {
     let outcome = match hub.store.channel_account(job.channel_account_id).await {
-        Ok(account) => match sender_for(&account) {
-            Some(spec) => match spec.build(client, &account) {
-                Ok(sender) => sender.send(&job.message).await,
-                Err(e) => Err(e),
-            },
-            None => Err(ConnectorError::Invalid(
-                "the channel account has no sender configured".into(),
-            )),
+        Ok(account) => match channels::sender(&account, client, &hub.settings.server.public_url) {
+            Ok(sender) => sender.send(&job.message).await,
+            Err(e) => Err(e),
         },
         Err(e) => Err(ConnectorError::Invalid(format!("channel account: {e}"))),
     };

@@ -4,9 +4,9 @@
 use tracing::instrument;
 
 use crate::bus::HubEvent;
+use crate::channels;
 use crate::domain::*;
 use crate::hub::Hub;
-use crate::outbox::sender_for;
 use crate::sanitize;
 use crate::store::{self, EventKind, StoreError};
 use switchboard_connectors::{Content, OutboundMessage, ThreadingHints};
@@ -27,6 +27,21 @@ pub enum DraftKind {
     Note,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The draft cannot go out on this channel as it is.
+    #[error(transparent)]
+    Invalid(channels::SettingsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
 impl Hub {
     /// Writes a reply or note on a conversation; a reply is queued for delivery in the same commit.
     #[instrument(skip_all, fields(conversation = %conversation_id, ?kind))]
@@ -36,10 +51,13 @@ impl Hub {
         author: Option<AgentId>,
         kind: DraftKind,
         draft: Draft,
-    ) -> Result<Interaction, StoreError> {
+    ) -> Result<Interaction, WriteError> {
         let mut tx = self.store.begin().await?;
         let conversation = store::conversation_in(&mut tx, conversation_id).await?;
         let account = store::account_in(&mut tx, conversation.channel_account_id).await?;
+        if kind == DraftKind::Reply {
+            channels::check_reply(&account, &draft.text).map_err(WriteError::Invalid)?;
+        }
         let id = InteractionId::new();
         let at = now();
         let html = draft.html.as_deref().map(sanitize::clean_html);
@@ -86,7 +104,7 @@ impl Hub {
         let interaction = store::insert_interaction(&mut tx, &new, seq)
             .await?
             .ok_or_else(|| StoreError::Conflict("interaction id collision".into()))?;
-        let queued = kind == DraftKind::Reply && sender_for(&account).is_some();
+        let queued = kind == DraftKind::Reply && channels::delivers(&account);
         if queued {
             let handle = handle_value(&mut tx, conversation.handle_id).await?;
             let message = OutboundMessage {
@@ -121,12 +139,11 @@ impl Hub {
 }
 
 async fn handle_value(tx: &mut store::Tx, id: HandleId) -> Result<String, StoreError> {
-    let (kind, value): (String, String) =
-        sqlx::query_as("SELECT kind, value FROM handles WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(StoreError::NotFound("handle"))?;
+    let (kind, value): (String, String) = sqlx::query_as("SELECT kind, value FROM handles WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound("handle"))?;
     Ok(format!("{kind}:{value}"))
 }
 

@@ -60,8 +60,7 @@ mod tests {
 
     #[test]
     fn remote_images_lose_their_source_but_inline_attachments_keep_it() {
-        let clean =
-            clean_html(r#"<img src="https://tracker.example/p.gif"><img src="cid:logo@x">"#);
+        let clean = clean_html(r#"<img src="https://tracker.example/p.gif"><img src="cid:logo@x">"#);
         assert!(!clean.contains("tracker.example"), "{clean}");
         assert!(clean.contains(r#"src="cid:logo@x""#), "{clean}");
     }

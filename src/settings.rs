@@ -102,8 +102,8 @@ pub enum LogFormat {
 impl Settings {
     /// Loads the layered settings; `file` is the optional `--config` file.
     pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).required(true));
         }
@@ -161,11 +161,6 @@ mod tests {
                 .contains("listen_typo")
         );
         std::fs::write(&file, "[contacts]\ndefault_region = \"XX\"\n").unwrap();
-        assert!(
-            Settings::load(Some(&file))
-                .unwrap_err()
-                .to_string()
-                .contains("XX")
-        );
+        assert!(Settings::load(Some(&file)).unwrap_err().to_string().contains("XX"));
     }
 }

@@ -60,11 +60,9 @@ impl Application {
         install_crypto_provider();
         crate::telemetry::prometheus();
         let settings = Arc::new(settings);
-        let store =
-            Store::connect(settings.database.url(), settings.database.max_connections).await?;
+        let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
         bootstrap_admin(&store, &settings).await?;
-        let (search, writer) =
-            SearchIndex::open(&settings.index.path, settings.index.writer_memory_mb)?;
+        let (search, writer) = SearchIndex::open(&settings.index.path, settings.index.writer_memory_mb)?;
         let indexer = Indexer::new(search.clone(), writer, store.clone());
         let hub = Hub {
             store,
@@ -83,9 +81,7 @@ impl Application {
                 addr: settings.server.listen,
                 source,
             })?;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
         Ok(Self {
             listener,
             state: AppState {
@@ -112,10 +108,7 @@ impl Application {
     }
 
     /// Serves until `stop` completes, then stops the workers and waits for them.
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartupError> {
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let interval = Duration::from_millis(self.hub.settings.index.commit_interval_ms);
         let workers: Vec<JoinHandle<()>> = vec![
@@ -172,9 +165,7 @@ async fn bootstrap_admin(store: &Store, settings: &Settings) -> Result<(), Start
     };
     if generated {
         // Printed once, on stdout and not in the logs, so it never reaches a log pipeline.
-        println!(
-            "first start: created admin {email} with password {password} (shown only now; change it)"
-        );
+        println!("first start: created admin {email} with password {password} (shown only now; change it)");
     } else {
         println!("first start: created admin {email} with the configured password");
     }

@@ -9,8 +9,7 @@ use crate::settings::{LogFormat, LogSettings};
 
 /// Installs the log subscriber; `RUST_LOG` overrides the configured level. Safe to call twice.
 pub fn init_logs(settings: &LogSettings) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

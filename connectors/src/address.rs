@@ -94,14 +94,11 @@ impl PhoneNumber {
         if trimmed.is_empty() || trimmed.len() > 40 {
             return Err(AddressError::Phone);
         }
-        let number =
-            phonenumber::parse(Some(default_region.0), trimmed).map_err(|_| AddressError::Phone)?;
+        let number = phonenumber::parse(Some(default_region.0), trimmed).map_err(|_| AddressError::Phone)?;
         if !phonenumber::is_valid(&number) {
             return Err(AddressError::Phone);
         }
-        Ok(Self(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(Self(number.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
     /// Accepts a value that is already canonical E.164, as read back from the store.
@@ -266,41 +263,25 @@ mod tests {
     #[test]
     fn garbage_and_impossible_numbers_are_refused() {
         for bad in ["", "abc", "12", "+34 12", &"9".repeat(60)] {
-            assert_eq!(
-                PhoneNumber::parse(bad, es()),
-                Err(AddressError::Phone),
-                "{bad:?}"
-            );
+            assert_eq!(PhoneNumber::parse(bad, es()), Err(AddressError::Phone), "{bad:?}");
         }
     }
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
         assert_eq!(
-            EmailAddress::parse("  Ana.Garcia@Example.ES ")
-                .unwrap()
-                .as_str(),
+            EmailAddress::parse("  Ana.Garcia@Example.ES ").unwrap().as_str(),
             "ana.garcia@example.es"
         );
-        assert_eq!(
-            EmailAddress::parse("mailto:x@y.org").unwrap().as_str(),
-            "x@y.org"
-        );
+        assert_eq!(EmailAddress::parse("mailto:x@y.org").unwrap().as_str(), "x@y.org");
         for bad in ["", "no-at-sign", "a@", "@b.c", "a b@c.d"] {
-            assert_eq!(
-                EmailAddress::parse(bad),
-                Err(AddressError::Email),
-                "{bad:?}"
-            );
+            assert_eq!(EmailAddress::parse(bad), Err(AddressError::Email), "{bad:?}");
         }
     }
 
     #[test]
     fn unknown_regions_and_kinds_are_named_in_the_error() {
-        assert_eq!(
-            Region::parse("XX").unwrap_err(),
-            AddressError::Region("XX".into())
-        );
+        assert_eq!(Region::parse("XX").unwrap_err(), AddressError::Region("XX".into()));
         assert_eq!(
             "fax".parse::<HandleKind>().unwrap_err(),
             AddressError::Kind("fax".into())
@@ -312,12 +293,7 @@ mod tests {
         for h in [
             Handle::parse(HandleKind::Email, "A@b.co", es()).unwrap(),
             Handle::parse(HandleKind::Phone, "600123456", es()).unwrap(),
-            Handle::parse(
-                HandleKind::Visitor,
-                "0190a0a0-0000-7000-8000-000000000001",
-                es(),
-            )
-            .unwrap(),
+            Handle::parse(HandleKind::Visitor, "0190a0a0-0000-7000-8000-000000000001", es()).unwrap(),
             Handle::parse(HandleKind::External, "crm:4711", es()).unwrap(),
         ] {
             assert_eq!(Handle::from_stored(h.kind(), &h.value()).unwrap(), h);

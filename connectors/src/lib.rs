@@ -11,13 +11,14 @@ pub mod address;
 pub mod envelope;
 /// Errors a connector reports, each saying whether a retry may succeed.
 pub mod error;
+/// SMS: Twilio's webhooks, signatures and REST API; a generic signed JSON format.
+pub mod sms;
 /// Outgoing HTTP webhooks signed with HMAC-SHA256: the sender of API-channel accounts.
 pub mod webhook;
 
 pub use address::{EmailAddress, Handle, HandleKind, PhoneNumber, Region};
 pub use envelope::{
-    AttachmentMeta, ChannelKind, Content, Cursor, Direction, InboundEnvelope, OutboundMessage,
-    ThreadingHints,
+    AttachmentMeta, ChannelKind, Content, Cursor, Direction, InboundEnvelope, OutboundMessage, ThreadingHints,
 };
 pub use error::ConnectorError;
 

@@ -46,10 +46,7 @@ pub fn verify(
     now: i64,
     tolerance: Duration,
 ) -> Result<(), SignatureError> {
-    let hex_sig = header
-        .trim()
-        .strip_prefix("v1=")
-        .ok_or(SignatureError::Malformed)?;
+    let hex_sig = header.trim().strip_prefix("v1=").ok_or(SignatureError::Malformed)?;
     let given = hex::decode(hex_sig).map_err(|_| SignatureError::Malformed)?;
     if now.abs_diff(timestamp) > tolerance.as_secs() {
         return Err(SignatureError::Stale);
@@ -58,8 +55,7 @@ pub fn verify(
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    mac.verify_slice(&given)
-        .map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&given).map_err(|_| SignatureError::Mismatch)
 }
 
 /// Delivers outbound messages of an API-channel account to its configured URL.
@@ -71,30 +67,18 @@ pub struct WebhookSender {
 }
 
 impl WebhookSender {
-    pub fn new(
-        client: reqwest::Client,
-        url: &str,
-        secret: Vec<u8>,
-    ) -> Result<Self, ConnectorError> {
-        let url = reqwest::Url::parse(url)
-            .map_err(|e| ConnectorError::Invalid(format!("webhook url: {e}")))?;
+    pub fn new(client: reqwest::Client, url: &str, secret: Vec<u8>) -> Result<Self, ConnectorError> {
+        let url = reqwest::Url::parse(url).map_err(|e| ConnectorError::Invalid(format!("webhook url: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(ConnectorError::Invalid(
-                "webhook url must be http or https".into(),
-            ));
+            return Err(ConnectorError::Invalid("webhook url must be http or https".into()));
         }
-        Ok(Self {
-            client,
-            url,
-            secret,
-        })
+        Ok(Self { client, url, secret })
     }
 }
 
 impl OutboundSender for WebhookSender {
     async fn send(&self, message: &OutboundMessage) -> Result<Option<String>, ConnectorError> {
-        let body =
-            serde_json::to_vec(message).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+        let body = serde_json::to_vec(message).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let response = self
             .client
@@ -111,13 +95,7 @@ impl OutboundSender for WebhookSender {
         if status.is_success() {
             Ok(None)
         } else {
-            let detail: String = response
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect();
+            let detail: String = response.text().await.unwrap_or_default().chars().take(200).collect();
             Err(ConnectorError::from_status(status.as_u16(), detail))
         }
     }
@@ -133,47 +111,19 @@ mod tests {
     fn a_signature_verifies_and_any_change_breaks_it() {
         let sig = sign(b"s3cret", 1_700_000_000, b"{\"a\":1}");
         assert_eq!(
-            verify(
-                b"s3cret",
-                1_700_000_000,
-                b"{\"a\":1}",
-                &sig,
-                1_700_000_010,
-                WINDOW
-            ),
+            verify(b"s3cret", 1_700_000_000, b"{\"a\":1}", &sig, 1_700_000_010, WINDOW),
             Ok(())
         );
         assert_eq!(
-            verify(
-                b"s3cret",
-                1_700_000_000,
-                b"{\"a\":2}",
-                &sig,
-                1_700_000_010,
-                WINDOW
-            ),
+            verify(b"s3cret", 1_700_000_000, b"{\"a\":2}", &sig, 1_700_000_010, WINDOW),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(
-                b"other",
-                1_700_000_000,
-                b"{\"a\":1}",
-                &sig,
-                1_700_000_010,
-                WINDOW
-            ),
+            verify(b"other", 1_700_000_000, b"{\"a\":1}", &sig, 1_700_000_010, WINDOW),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(
-                b"s3cret",
-                1_700_000_001,
-                b"{\"a\":1}",
-                &sig,
-                1_700_000_010,
-                WINDOW
-            ),
+            verify(b"s3cret", 1_700_000_001, b"{\"a\":1}", &sig, 1_700_000_010, WINDOW),
             Err(SignatureError::Mismatch)
         );
     }

@@ -22,6 +22,8 @@ struct CreateAccount {
     name: String,
     #[serde(default)]
     settings: serde_json::Map<String, serde_json::Value>,
+    /// The provider's secret (Twilio's auth token); a random signing secret when absent.
+    secret: Option<String>,
 }
 
 /// Creates an account; the response carries its signing secret, shown this once.
@@ -35,17 +37,10 @@ async fn create(
     if name.is_empty() {
         return Err(ApiError::field("name", "must not be empty"));
     }
-    if let Some(url) = body.settings.get("webhook_url") {
-        let ok = url
-            .as_str()
-            .and_then(|u| reqwest::Url::parse(u).ok())
-            .is_some_and(|u| matches!(u.scheme(), "http" | "https"));
-        if !ok {
-            return Err(ApiError::field(
-                "settings.webhook_url",
-                "must be an http or https URL",
-            ));
-        }
+    let settings = serde_json::Value::Object(body.settings);
+    crate::channels::check_settings(body.kind, &settings)?;
+    if body.secret.as_ref().is_some_and(|s| s.trim().len() < 8) {
+        return Err(ApiError::field("secret", "must be at least 8 characters"));
     }
     let account = state
         .hub
@@ -53,7 +48,8 @@ async fn create(
         .create_channel_account(NewChannelAccount {
             kind: body.kind,
             name,
-            settings: serde_json::Value::Object(body.settings),
+            settings,
+            secret: body.secret,
         })
         .await?;
     let mut json = serde_json::to_value(&account).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -61,9 +57,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(json)))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    _principal: Principal,
-) -> Result<Json<Vec<ChannelAccount>>, ApiError> {
+async fn list(State(state): State<AppState>, _principal: Principal) -> Result<Json<Vec<ChannelAccount>>, ApiError> {
     Ok(Json(state.hub.store.channel_accounts().await?))
 }

@@ -30,10 +30,7 @@ struct Login {
     password: String,
 }
 
-async fn login(
-    State(state): State<AppState>,
-    Body(body): Body<Login>,
-) -> Result<Response, ApiError> {
+async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> Result<Response, ApiError> {
     let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::field("email", e))?;
     let key = email.as_str().to_owned();
     if !state.limiter.allowed(&key) {
@@ -95,20 +92,13 @@ async fn logout(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(session) = auth::session_cookie(&headers) {
-        state
-            .hub
-            .store
-            .delete_session(&auth::secret_digest(&session))
-            .await?;
+        state.hub.store.delete_session(&auth::secret_digest(&session)).await?;
     }
     let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }
 
-async fn me(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<serde_json::Value>, ApiError> {
     let agent = state.hub.store.agent(principal.agent_id).await?;
     Ok(Json(
         serde_json::json!({"agent": agent, "role": principal.role, "csrf_token": principal.csrf_token}),

@@ -9,9 +9,7 @@ use serde::Deserialize;
 use super::{ApiError, AppState, Body, Params, parse_id};
 use crate::auth::Principal;
 use crate::domain::*;
-use crate::store::{
-    ContactPatch, ContactQuery, ConversationFilter, TimelineCursor, TimelineFilter,
-};
+use crate::store::{ContactPatch, ContactQuery, ConversationFilter, TimelineCursor, TimelineFilter};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,17 +30,12 @@ struct HandleInput {
     value: String,
 }
 
-fn parse_handles(
-    inputs: &[HandleInput],
-    region: Region,
-    field: &str,
-) -> Result<Vec<Handle>, ApiError> {
+fn parse_handles(inputs: &[HandleInput], region: Region, field: &str) -> Result<Vec<Handle>, ApiError> {
     inputs
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            Handle::parse(h.kind, &h.value, region)
-                .map_err(|e| ApiError::field(&format!("{field}[{i}].value"), e))
+            Handle::parse(h.kind, &h.value, region).map_err(|e| ApiError::field(&format!("{field}[{i}].value"), e))
         })
         .collect()
 }
@@ -60,11 +53,7 @@ async fn list(
     _p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Vec<Contact>>, ApiError> {
-    let after = q
-        .after
-        .as_deref()
-        .map(|a| parse_id("after", a))
-        .transpose()?;
+    let after = q.after.as_deref().map(|a| parse_id("after", a)).transpose()?;
     let query = ContactQuery {
         name: q.name,
         limit: page_size(q.limit, 50, 200)?,
@@ -86,24 +75,12 @@ async fn create(
     _p: Principal,
     Body(body): Body<CreateContact>,
 ) -> Result<(StatusCode, Json<Contact>), ApiError> {
-    let handles = parse_handles(
-        &body.handles,
-        state.hub.settings.contacts.default_region,
-        "handles",
-    )?;
-    let contact = state
-        .hub
-        .store
-        .create_contact(clean_name(body.name), &handles)
-        .await?;
+    let handles = parse_handles(&body.handles, state.hub.settings.contacts.default_region, "handles")?;
+    let contact = state.hub.store.create_contact(clean_name(body.name), &handles).await?;
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
-async fn read(
-    State(state): State<AppState>,
-    _p: Principal,
-    Path(id): Path<String>,
-) -> Result<Json<Contact>, ApiError> {
+async fn read(State(state): State<AppState>, _p: Principal, Path(id): Path<String>) -> Result<Json<Contact>, ApiError> {
     Ok(Json(state.hub.store.contact(parse_id("id", &id)?).await?))
 }
 
@@ -119,9 +96,7 @@ struct UpdateContact {
 }
 
 /// Tells `"name": null` (clear it) from a missing `name` (leave it).
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -168,17 +143,12 @@ async fn lookup(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let region = state.hub.settings.contacts.default_region;
     let handle = match (&q.phone, &q.email) {
-        (Some(phone), None) => Handle::Phone(
-            PhoneNumber::parse(phone, region).map_err(|e| ApiError::field("phone", e))?,
-        ),
-        (None, Some(email)) => {
-            Handle::Email(EmailAddress::parse(email).map_err(|e| ApiError::field("email", e))?)
+        (Some(phone), None) => {
+            Handle::Phone(PhoneNumber::parse(phone, region).map_err(|e| ApiError::field("phone", e))?)
         }
+        (None, Some(email)) => Handle::Email(EmailAddress::parse(email).map_err(|e| ApiError::field("email", e))?),
         _ => {
-            return Err(ApiError::field(
-                "phone",
-                "give exactly one of phone or email",
-            ));
+            return Err(ApiError::field("phone", "give exactly one of phone or email"));
         }
     };
     let store = &state.hub.store;
@@ -224,10 +194,7 @@ async fn timeline(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| {
-            TimelineCursor::decode(c)
-                .ok_or_else(|| ApiError::field("cursor", "not a cursor this API returned"))
-        })
+        .map(|c| TimelineCursor::decode(c).ok_or_else(|| ApiError::field("cursor", "not a cursor this API returned")))
         .transpose()?;
     let limit = page_size(q.limit, 50, 200)?;
     let items = store
@@ -252,9 +219,7 @@ async fn timeline(
             })
         })
         .flatten();
-    Ok(Json(
-        serde_json::json!({"items": items, "next_cursor": next}),
-    ))
+    Ok(Json(serde_json::json!({"items": items, "next_cursor": next})))
 }
 
 #[derive(Deserialize)]
@@ -272,11 +237,7 @@ async fn merge(
 ) -> Result<(StatusCode, Json<crate::store::MergeRecord>), ApiError> {
     let source = parse_id("source_id", &body.source_id)?;
     let target = parse_id("target_id", &body.target_id)?;
-    let record = state
-        .hub
-        .store
-        .merge_contacts(source, target, &p.actor)
-        .await?;
+    let record = state.hub.store.merge_contacts(source, target, &p.actor).await?;
     state.hub.search.wake();
     Ok((StatusCode::CREATED, Json(record)))
 }
@@ -286,11 +247,7 @@ async fn unmerge(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<crate::store::MergeRecord>, ApiError> {
-    let record = state
-        .hub
-        .store
-        .unmerge_contacts(parse_id("id", &id)?, &p.actor)
-        .await?;
+    let record = state.hub.store.unmerge_contacts(parse_id("id", &id)?, &p.actor).await?;
     state.hub.search.wake();
     Ok(Json(record))
 }
@@ -312,9 +269,6 @@ pub(super) fn page_size(limit: Option<i64>, default: i64, max: i64) -> Result<i6
     match limit {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {max}"),
-        )),
+        Some(_) => Err(ApiError::field("limit", format!("must be between 1 and {max}"))),
     }
 }

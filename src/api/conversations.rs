@@ -48,11 +48,7 @@ async fn list(
             .as_deref()
             .map(|a| parse_id("channel_account_id", a))
             .transpose()?,
-        contact_id: q
-            .contact_id
-            .as_deref()
-            .map(|c| parse_id("contact_id", c))
-            .transpose()?,
+        contact_id: q.contact_id.as_deref().map(|c| parse_id("contact_id", c)).transpose()?,
         limit: page_size(q.limit, 50, 500)?,
         ..Default::default()
     };

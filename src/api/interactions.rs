@@ -42,8 +42,9 @@ impl ContactRef {
         .filter_map(|(name, kind, value)| value.as_ref().map(|v| (name, kind, v)))
         .collect();
         match given.as_slice() {
-            [(name, kind, value)] => Handle::parse(*kind, value, region)
-                .map_err(|e| ApiError::field(&format!("{prefix}.{name}"), e)),
+            [(name, kind, value)] => {
+                Handle::parse(*kind, value, region).map_err(|e| ApiError::field(&format!("{prefix}.{name}"), e))
+            }
             _ => Err(ApiError::field(
                 prefix,
                 "give exactly one of email, phone, visitor_id or external_id",
@@ -95,16 +96,9 @@ async fn push(
         .contact
         .handle(state.hub.settings.contacts.default_region, "contact")?;
     if body.subject.as_ref().is_some_and(|s| s.len() > MAX_SUBJECT) {
-        return Err(ApiError::field(
-            "subject",
-            format!("longer than {MAX_SUBJECT} bytes"),
-        ));
+        return Err(ApiError::field("subject", format!("longer than {MAX_SUBJECT} bytes")));
     }
-    if body.text.is_none()
-        && body.html.is_none()
-        && body.subject.is_none()
-        && body.details.is_empty()
-    {
+    if body.text.is_none() && body.html.is_none() && body.subject.is_none() && body.details.is_empty() {
         return Err(ApiError::field(
             "text",
             "a touchpoint needs a text, html, subject or details",
@@ -139,9 +133,7 @@ async fn push(
     };
     Ok((
         status,
-        Json(
-            serde_json::json!({"duplicate": outcome.duplicate, "interaction": outcome.interaction}),
-        ),
+        Json(serde_json::json!({"duplicate": outcome.duplicate, "interaction": outcome.interaction})),
     ))
 }
 
@@ -152,9 +144,7 @@ async fn read(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id: InteractionId = parse_id("id", &id)?;
     let interaction = state.hub.store.interaction(id).await?;
-    let delivery = state.hub.store.delivery(id).await?.map(|(status, attempts, error)| {
-        serde_json::json!({"status": status, "attempts": attempts, "last_error": error})
-    });
+    let delivery = state.hub.store.delivery(id).await?;
     Ok(Json(
         serde_json::json!({"interaction": interaction, "delivery": delivery}),
     ))

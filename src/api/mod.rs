@@ -8,6 +8,7 @@ mod conversations;
 mod interactions;
 mod ops;
 mod search;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())
+        .merge(webhooks::router())
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::Internal("the request handler panicked".into()).into_response()
@@ -58,10 +60,7 @@ pub fn app(state: AppState) -> Router {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    Invalid {
-        field: Option<String>,
-        message: String,
-    },
+    Invalid { field: Option<String>, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -112,9 +111,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            Self::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
+            Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
@@ -132,11 +129,7 @@ impl IntoResponse for ApiError {
         (
             status,
             Json(ErrorBody {
-                error: ErrorDetail {
-                    code,
-                    message,
-                    field,
-                },
+                error: ErrorDetail { code, message, field },
             }),
         )
             .into_response()
@@ -156,16 +149,26 @@ impl From<StoreError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::UnknownAccount => {
-                Self::field("channel_account_id", "no such channel account")
-            }
+            IngestError::UnknownAccount => Self::field("channel_account_id", "no such channel account"),
             e @ IngestError::ChannelMismatch { .. } => Self::field("channel_account_id", e),
-            e @ IngestError::ExternalId => Self::field(
-                "external_id",
-                e.to_string().trim_start_matches("external_id "),
-            ),
+            e @ IngestError::ExternalId => Self::field("external_id", e.to_string().trim_start_matches("external_id ")),
             IngestError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<crate::reply::WriteError> for ApiError {
+    fn from(e: crate::reply::WriteError) -> Self {
+        match e {
+            crate::reply::WriteError::Invalid(e) => Self::field(&e.field, e.reason),
+            crate::reply::WriteError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::channels::SettingsError> for ApiError {
+    fn from(e: crate::channels::SettingsError) -> Self {
+        Self::field(&e.field, e.reason)
     }
 }
 
@@ -200,34 +203,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 "send the body as application/json".into(),
             ));
         }
-        let bytes = bytes::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| match e {
-                BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(
-                    "the request body is larger than the configured limit".into(),
-                ),
-                other => ApiError::Invalid {
-                    field: None,
-                    message: other.body_text(),
-                },
-            })?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(&mut de) {
-            Ok(value) => Ok(Body(value)),
-            Err(err) => {
-                let path = err.path().to_string();
-                let inner = err.into_inner();
-                if path == "." || path.is_empty() {
-                    Err(ApiError::Invalid {
-                        field: None,
-                        message: format!("invalid JSON body: {inner}"),
-                    })
-                } else {
-                    Err(ApiError::field(&path, inner))
-                }
+        let bytes = bytes::Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(_) => {
+                ApiError::TooLarge("the request body is larger than the configured limit".into())
             }
-        }
+            other => ApiError::Invalid {
+                field: None,
+                message: other.body_text(),
+            },
+        })?;
+        from_json(&bytes).map(Body)
     }
+}
+
+/// Decodes a JSON document; errors name the offending field.
+pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::Invalid {
+                field: None,
+                message: format!("invalid JSON body: {inner}"),
+            }
+        } else {
+            ApiError::field(&path, inner)
+        }
+    })
 }
 
 /// Query-string parameters, with errors as [`ApiError`].
@@ -236,10 +239,7 @@ pub struct Params<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))
@@ -252,6 +252,5 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<
 
 /// Parses a path or query id, naming the parameter when it is not a UUID.
 pub fn parse_id<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::field(name, "not a valid id"))
+    raw.parse().map_err(|_| ApiError::field(name, "not a valid id"))
 }

@@ -40,14 +40,6 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics() -> impl IntoResponse {
-    let body = crate::telemetry::prometheus()
-        .map(|h| h.render())
-        .unwrap_or_default();
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        body,
-    )
+    let body = crate::telemetry::prometheus().map(|h| h.render()).unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

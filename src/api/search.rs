@@ -44,16 +44,9 @@ async fn search(
     let limit = page_size(q.limit, 20, 100)? as usize;
     let offset = q.offset.unwrap_or(0);
     if offset > MAX_OFFSET {
-        return Err(ApiError::field(
-            "offset",
-            format!("must be at most {MAX_OFFSET}"),
-        ));
+        return Err(ApiError::field("offset", format!("must be at most {MAX_OFFSET}")));
     }
-    let contact: Option<ContactId> = q
-        .contact_id
-        .as_deref()
-        .map(|c| parse_id("contact_id", c))
-        .transpose()?;
+    let contact: Option<ContactId> = q.contact_id.as_deref().map(|c| parse_id("contact_id", c)).transpose()?;
     let filters = Filters {
         contact_id: contact.map(|c| c.to_string()),
         channel: q.channel.map(|c| c.as_str().to_owned()),
@@ -62,17 +55,11 @@ async fn search(
         from: q.from.map(to_micros),
         to: q.to.map(to_micros),
     };
-    let page = state
-        .hub
-        .search
-        .search(&q.q, filters, limit, offset)
-        .await?;
+    let page = state.hub.search.search(&q.q, filters, limit, offset).await?;
     let mut hits = Vec::with_capacity(page.hits.len());
     for (id, score) in page.hits {
         match state.hub.store.interaction(id).await {
-            Ok(interaction) => {
-                hits.push(serde_json::json!({"score": score, "interaction": interaction}))
-            }
+            Ok(interaction) => hits.push(serde_json::json!({"score": score, "interaction": interaction})),
             // The index may briefly lag a change in the store; the store is the truth.
             Err(crate::store::StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),

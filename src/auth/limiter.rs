@@ -44,10 +44,7 @@ impl LoginLimiter {
     }
 
     pub fn succeeded(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 }
 

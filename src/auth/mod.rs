@@ -33,9 +33,7 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 
 /// Whether `password` matches the stored `hash`. Slow on purpose: call it off the async threads.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
 }
 
 /// What is stored for a bearer secret (a session cookie or an API token): its SHA-256.

@@ -36,21 +36,14 @@ impl Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let store = &state.hub.store;
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
                 .ok()
                 .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or_else(|| {
-                    ApiError::Unauthorized(
-                        "the Authorization header must be 'Bearer <token>'".into(),
-                    )
-                })?;
+                .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
             let record = store
                 .api_token(&crate::auth::secret_digest(token.trim()))
                 .await?
@@ -67,9 +60,7 @@ impl FromRequestParts<AppState> for Principal {
         let record = store
             .session(&crate::auth::secret_digest(&session))
             .await?
-            .ok_or_else(|| {
-                ApiError::Unauthorized("the session has expired; log in again".into())
-            })?;
+            .ok_or_else(|| ApiError::Unauthorized("the session has expired; log in again".into()))?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             let sent = parts
@@ -78,12 +69,8 @@ impl FromRequestParts<AppState> for Principal {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             let expected = record.csrf_token.as_bytes();
-            if sent.is_empty()
-                || !bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected))
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "missing or wrong {CSRF_HEADER} header"
-                )));
+            if sent.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected)) {
+                return Err(ApiError::Forbidden(format!("missing or wrong {CSRF_HEADER} header")));
             }
         }
         Ok(Principal {

@@ -22,8 +22,7 @@ pub fn to_micros(t: OffsetDateTime) -> i64 {
 
 /// The inverse of [`to_micros`]; out-of-range values clamp to the epoch rather than panic.
 pub fn from_micros(us: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// The current instant, truncated to what the store keeps.
@@ -126,10 +125,7 @@ mod tests {
             assert_eq!(s.as_str().parse::<ConversationStatus>().unwrap(), *s);
         }
         assert_eq!(
-            "closed"
-                .parse::<ConversationStatus>()
-                .unwrap_err()
-                .to_string(),
+            "closed".parse::<ConversationStatus>().unwrap_err().to_string(),
             "unknown status \"closed\""
         );
         assert!(Role::Admin.at_least(Role::Supervisor) && !Role::Agent.at_least(Role::Supervisor));

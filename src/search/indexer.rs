@@ -47,17 +47,11 @@ impl Indexer {
         };
         let count = batch.len();
         let fields = self.index.fields().clone();
-        let mut writer = self
-            .writer
-            .take()
-            .expect("the writer is always returned after a step");
+        let mut writer = self.writer.take().expect("the writer is always returned after a step");
         let (writer, result) = tokio::task::spawn_blocking(move || {
             let result = (|| -> Result<(), tantivy::TantivyError> {
                 for (interaction, handle) in &batch {
-                    writer.delete_term(Term::from_field_text(
-                        fields.id,
-                        &interaction.id.to_string(),
-                    ));
+                    writer.delete_term(Term::from_field_text(fields.id, &interaction.id.to_string()));
                     writer.add_document(document(&fields, interaction, handle.as_deref()))?;
                 }
                 let mut commit = writer.prepare_commit()?;
@@ -91,10 +85,7 @@ impl Indexer {
 
     /// Empties the index and indexes the whole store again.
     pub async fn rebuild(&mut self) -> Result<usize, IndexerError> {
-        let mut writer = self
-            .writer
-            .take()
-            .expect("the writer is always returned after a step");
+        let mut writer = self.writer.take().expect("the writer is always returned after a step");
         let (writer, result) = tokio::task::spawn_blocking(move || {
             let result = (|| -> Result<(), tantivy::TantivyError> {
                 writer.delete_all_documents()?;

@@ -87,10 +87,7 @@ impl SearchIndex {
             .payload
             .and_then(|p| p.parse::<i64>().ok())
             .unwrap_or(0);
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let inner = Inner {
             _index: index,
             reader,
@@ -98,12 +95,7 @@ impl SearchIndex {
             wake: Notify::new(),
             watermark: watch::channel(watermark).0,
         };
-        Ok((
-            Self {
-                inner: Arc::new(inner),
-            },
-            writer,
-        ))
+        Ok((Self { inner: Arc::new(inner) }, writer))
     }
 
     /// Tells the indexer there is something new in the store.
@@ -138,16 +130,14 @@ impl SearchIndex {
             let query = query::build(&searcher, fields, &clauses, &filters)?;
             // Equal scores are ordered newest first, then by id, so a ranking never depends on
             // how the index happens to be split into segments (it must survive a rebuild).
-            let ranking = TopDocs::with_limit(limit.max(1))
-                .and_offset(offset)
-                .order_by((
-                    (SortBySimilarityScore, Order::Desc),
-                    (
-                        SortByStaticFastValue::<i64>::for_field(schema::OCCURRED_AT),
-                        Order::Desc,
-                    ),
-                    (SortByString::for_field(schema::ID), Order::Desc),
-                ));
+            let ranking = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by((
+                (SortBySimilarityScore, Order::Desc),
+                (
+                    SortByStaticFastValue::<i64>::for_field(schema::OCCURRED_AT),
+                    Order::Desc,
+                ),
+                (SortByString::for_field(schema::ID), Order::Desc),
+            ));
             let (top, total) = searcher.search(&query, &(ranking, Count))?;
             let hits = top
                 .into_iter()
@@ -192,7 +182,7 @@ fn prepare_dir(dir: &Path) -> Result<(), SearchError> {
 }
 
 /// Empties an index directory (for a rebuild).
-pub fn wipe(dir: &Path) -> Result<(), SearchError> {
+fn wipe(dir: &Path) -> Result<(), SearchError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }

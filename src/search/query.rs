@@ -112,13 +112,9 @@ pub fn build(
     let mut parts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for clause in clauses {
         let (query, negated): (Box<dyn Query>, bool) = match clause {
-            Clause::Word { text, negated } => {
-                (word_query(fields, &analyzer_fields, text), *negated)
-            }
+            Clause::Word { text, negated } => (word_query(fields, &analyzer_fields, text), *negated),
             Clause::Phrase { text, negated } => (phrase_query(&analyzer_fields, text), *negated),
-            Clause::Prefix { text, negated } => {
-                (prefix_query(searcher, &analyzer_fields, text)?, *negated)
-            }
+            Clause::Prefix { text, negated } => (prefix_query(searcher, &analyzer_fields, text)?, *negated),
         };
         parts.push((if negated { Occur::MustNot } else { Occur::Must }, query));
     }
@@ -200,9 +196,7 @@ fn word_query(all: &Fields, fields: &[Field], text: &str) -> Box<dyn Query> {
         _ => alternatives.push((Occur::Should, phrase_of(fields, &terms))),
     }
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-    let only_phone_chars = text
-        .chars()
-        .all(|c| c.is_ascii_digit() || "+-(). ".contains(c));
+    let only_phone_chars = text.chars().all(|c| c.is_ascii_digit() || "+-(). ".contains(c));
     if only_phone_chars && digits.len() >= schema::MIN_PHONE_FRAGMENT {
         let tail = &digits[digits.len().saturating_sub(schema::MAX_PHONE_DIGITS)..];
         alternatives.push((
@@ -242,11 +236,7 @@ fn phrase_query(fields: &[Field], text: &str) -> Box<dyn Query> {
 }
 
 /// Expands `text*` into the first [`MAX_PREFIX_TERMS`] matching terms of each field.
-fn prefix_query(
-    searcher: &Searcher,
-    fields: &[Field],
-    text: &str,
-) -> Result<Box<dyn Query>, QueryError> {
+fn prefix_query(searcher: &Searcher, fields: &[Field], text: &str) -> Result<Box<dyn Query>, QueryError> {
     let terms = analyze(text);
     let prefix = match terms.as_slice() {
         [one] if one.chars().count() >= MIN_PREFIX_CHARS => one.clone(),
@@ -259,8 +249,7 @@ fn prefix_query(
             let Ok(inverted) = segment.inverted_index(field) else {
                 continue;
             };
-            let Ok(mut stream) = inverted.terms().range().ge(prefix.as_bytes()).into_stream()
-            else {
+            let Ok(mut stream) = inverted.terms().range().ge(prefix.as_bytes()).into_stream() else {
                 continue;
             };
             while found.len() < MAX_PREFIX_TERMS && stream.advance() {

@@ -75,8 +75,7 @@ pub fn folded_analyzer() -> TextAnalyzer {
 
 pub fn register(index: &tantivy::Index) {
     index.tokenizers().register(FOLDED, folded_analyzer());
-    let ngrams = NgramTokenizer::all_ngrams(MIN_PHONE_FRAGMENT, MAX_PHONE_DIGITS)
-        .expect("valid ngram bounds");
+    let ngrams = NgramTokenizer::all_ngrams(MIN_PHONE_FRAGMENT, MAX_PHONE_DIGITS).expect("valid ngram bounds");
     index
         .tokenizers()
         .register(DIGIT_NGRAMS, TextAnalyzer::builder(ngrams).build());

@@ -13,16 +13,15 @@ pub struct NewChannelAccount {
     pub kind: ChannelKind,
     pub name: String,
     pub settings: serde_json::Value,
+    /// The provider's secret; a random one is made when absent.
+    pub secret: Option<String>,
 }
 
 impl Store {
     /// Creates a channel account with a fresh random signing secret.
-    pub async fn create_channel_account(
-        &self,
-        new: NewChannelAccount,
-    ) -> Result<ChannelAccount, StoreError> {
+    pub async fn create_channel_account(&self, new: NewChannelAccount) -> Result<ChannelAccount, StoreError> {
         let id = ChannelAccountId::new();
-        let secret = random_token(32);
+        let secret = new.secret.unwrap_or_else(|| random_token(32));
         let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO channel_accounts (id, kind, name, settings, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id.to_string())
@@ -37,10 +36,7 @@ impl Store {
         self.channel_account(id).await
     }
 
-    pub async fn channel_account(
-        &self,
-        id: ChannelAccountId,
-    ) -> Result<ChannelAccount, StoreError> {
+    pub async fn channel_account(&self, id: ChannelAccountId) -> Result<ChannelAccount, StoreError> {
         let row = sqlx::query("SELECT * FROM channel_accounts WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(self.reader())
@@ -59,25 +55,18 @@ impl Store {
     }
 
     /// The saved resume position of one stream of a channel account.
-    pub async fn cursor(
-        &self,
-        account: ChannelAccountId,
-        stream: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT position FROM connector_cursors WHERE channel_account_id = $1 AND stream = $2",
+    pub async fn cursor(&self, account: ChannelAccountId, stream: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT position FROM connector_cursors WHERE channel_account_id = $1 AND stream = $2")
+                .bind(account.to_string())
+                .bind(stream.to_owned())
+                .fetch_optional(self.reader())
+                .await?,
         )
-        .bind(account.to_string())
-        .bind(stream.to_owned())
-        .fetch_optional(self.reader())
-        .await?)
     }
 }
 
-pub(crate) async fn account_in(
-    tx: &mut Tx,
-    id: ChannelAccountId,
-) -> Result<ChannelAccount, StoreError> {
+pub(crate) async fn account_in(tx: &mut Tx, id: ChannelAccountId) -> Result<ChannelAccount, StoreError> {
     let row = sqlx::query("SELECT * FROM channel_accounts WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
@@ -86,11 +75,7 @@ pub(crate) async fn account_in(
     account_from_row(&row)
 }
 
-pub(crate) async fn save_cursor(
-    tx: &mut Tx,
-    account: ChannelAccountId,
-    cursor: &Cursor,
-) -> Result<(), StoreError> {
+pub(crate) async fn save_cursor(tx: &mut Tx, account: ChannelAccountId, cursor: &Cursor) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO connector_cursors (channel_account_id, stream, position, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (channel_account_id, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",

@@ -74,10 +74,7 @@ impl Store {
     }
 
     /// The agent with this email and their password hash, for login.
-    pub async fn agent_credentials(
-        &self,
-        email: &EmailAddress,
-    ) -> Result<Option<(Agent, Option<String>)>, StoreError> {
+    pub async fn agent_credentials(&self, email: &EmailAddress) -> Result<Option<(Agent, Option<String>)>, StoreError> {
         let row = sqlx::query("SELECT * FROM agents WHERE email = $1")
             .bind(email.as_str().to_owned())
             .fetch_optional(self.reader())
@@ -168,10 +165,12 @@ impl Store {
 
     /// The unrevoked token with this hash.
     pub async fn api_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, name, role, created_by FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(token_hash.to_owned())
-            .fetch_optional(self.reader())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, role, created_by FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash.to_owned())
+        .fetch_optional(self.reader())
+        .await?;
         row.map(|r| {
             Ok(TokenRecord {
                 id: r.parsed("id")?,

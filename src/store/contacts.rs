@@ -53,20 +53,13 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id: ContactId = row.parsed("id")?;
-            out.push(contact_from_row(
-                &row,
-                handles_of(self.reader(), id).await?,
-            )?);
+            out.push(contact_from_row(&row, handles_of(self.reader(), id).await?)?);
         }
         Ok(out)
     }
 
     /// Creates a contact with the given handles; a handle that already belongs to someone is a conflict.
-    pub async fn create_contact(
-        &self,
-        name: Option<String>,
-        handles: &[Handle],
-    ) -> Result<Contact, StoreError> {
+    pub async fn create_contact(&self, name: Option<String>, handles: &[Handle]) -> Result<Contact, StoreError> {
         let mut tx = self.begin().await?;
         let id = insert_contact(&mut tx, name.as_deref()).await?;
         for handle in handles {
@@ -76,24 +69,17 @@ impl Store {
         self.contact(id).await
     }
 
-    pub async fn update_contact(
-        &self,
-        id: ContactId,
-        patch: ContactPatch,
-    ) -> Result<Contact, StoreError> {
+    pub async fn update_contact(&self, id: ContactId, patch: ContactPatch) -> Result<Contact, StoreError> {
         let mut tx = self.begin().await?;
-        let live: Option<Option<String>> = sqlx::query_scalar::<Any, Option<String>>(
-            "SELECT merged_into FROM contacts WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let live: Option<Option<String>> =
+            sqlx::query_scalar::<Any, Option<String>>("SELECT merged_into FROM contacts WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
         match live {
             None => return Err(StoreError::NotFound("contact")),
             Some(Some(_)) => {
-                return Err(StoreError::Conflict(
-                    "contact was merged into another contact".into(),
-                ));
+                return Err(StoreError::Conflict("contact was merged into another contact".into()));
             }
             Some(None) => {}
         }
@@ -110,12 +96,10 @@ impl Store {
         }
         for handle_id in &patch.remove_handles {
             // A handle that carried touchpoints stays: removing it would orphan their sender.
-            let used: i64 = sqlx::query_scalar::<Any, i64>(
-                "SELECT COUNT(*) FROM interactions WHERE handle_id = $1",
-            )
-            .bind(handle_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
+            let used: i64 = sqlx::query_scalar::<Any, i64>("SELECT COUNT(*) FROM interactions WHERE handle_id = $1")
+                .bind(handle_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
             if used > 0 {
                 return Err(StoreError::Conflict(format!(
                     "handle {handle_id} has interactions and cannot be removed"
@@ -135,19 +119,14 @@ impl Store {
     }
 
     /// The live contact a handle belongs to, if any.
-    pub async fn contact_by_handle(
-        &self,
-        handle: &Handle,
-    ) -> Result<Option<ContactId>, StoreError> {
-        sqlx::query_scalar::<Any, String>(
-            "SELECT contact_id FROM handles WHERE kind = $1 AND value = $2",
-        )
-        .bind(handle.kind().as_str())
-        .bind(handle.value())
-        .fetch_optional(self.reader())
-        .await?
-        .map(|raw| super::parse_stored("contact_id", &raw))
-        .transpose()
+    pub async fn contact_by_handle(&self, handle: &Handle) -> Result<Option<ContactId>, StoreError> {
+        sqlx::query_scalar::<Any, String>("SELECT contact_id FROM handles WHERE kind = $1 AND value = $2")
+            .bind(handle.kind().as_str())
+            .bind(handle.value())
+            .fetch_optional(self.reader())
+            .await?
+            .map(|raw| super::parse_stored("contact_id", &raw))
+            .transpose()
     }
 }
 
@@ -182,23 +161,16 @@ fn contact_from_row(row: &AnyRow, handles: Vec<StoredHandle>) -> Result<Contact,
 }
 
 /// The handle's row and the contact it belongs to, if known.
-pub(crate) async fn find_handle(
-    tx: &mut Tx,
-    handle: &Handle,
-) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+pub(crate) async fn find_handle(tx: &mut Tx, handle: &Handle) -> Result<Option<(HandleId, ContactId)>, StoreError> {
     let row = sqlx::query("SELECT id, contact_id FROM handles WHERE kind = $1 AND value = $2")
         .bind(handle.kind().as_str())
         .bind(handle.value())
         .fetch_optional(&mut **tx)
         .await?;
-    row.map(|r| Ok((r.parsed("id")?, r.parsed("contact_id")?)))
-        .transpose()
+    row.map(|r| Ok((r.parsed("id")?, r.parsed("contact_id")?))).transpose()
 }
 
-pub(crate) async fn insert_contact(
-    tx: &mut Tx,
-    name: Option<&str>,
-) -> Result<ContactId, StoreError> {
+pub(crate) async fn insert_contact(tx: &mut Tx, name: Option<&str>) -> Result<ContactId, StoreError> {
     let id = ContactId::new();
     let at = to_micros(now());
     sqlx::query("INSERT INTO contacts (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
@@ -232,28 +204,20 @@ pub(crate) async fn insert_handle(
 }
 
 /// Gives `handle` to `contact`, or fails naming the handle if it belongs to someone else.
-async fn claim_handle(
-    tx: &mut Tx,
-    contact: ContactId,
-    handle: &Handle,
-) -> Result<HandleId, StoreError> {
+async fn claim_handle(tx: &mut Tx, contact: ContactId, handle: &Handle) -> Result<HandleId, StoreError> {
     match find_handle(tx, handle).await? {
         Some((id, owner)) if owner == contact => Ok(id),
         Some(_) => Err(StoreError::Conflict(format!(
             "handle {handle} belongs to another contact"
         ))),
-        None => insert_handle(tx, contact, handle).await?.ok_or_else(|| {
-            StoreError::Conflict(format!("handle {handle} belongs to another contact"))
-        }),
+        None => insert_handle(tx, contact, handle)
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("handle {handle} belongs to another contact"))),
     }
 }
 
 /// Gives a nameless contact the name a channel reported (a mail's display name, a chat visitor's).
-pub(crate) async fn name_if_unnamed(
-    tx: &mut Tx,
-    contact: ContactId,
-    name: &str,
-) -> Result<(), StoreError> {
+pub(crate) async fn name_if_unnamed(tx: &mut Tx, contact: ContactId, name: &str) -> Result<(), StoreError> {
     sqlx::query("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND name IS NULL")
         .bind(name.to_owned())
         .bind(to_micros(now()))

@@ -89,14 +89,7 @@ pub(crate) async fn place(tx: &mut Tx, req: PlacementRequest<'_>) -> Result<Plac
         let recent = resolved_at.is_some_and(|at| req.occurred_at - at <= req.reopen_window);
         if recent || req.thread_key.is_some() {
             if req.direction == Direction::Inbound {
-                set_status_in(
-                    tx,
-                    id,
-                    ConversationStatus::Resolved,
-                    ConversationStatus::Open,
-                    None,
-                )
-                .await?;
+                set_status_in(tx, id, ConversationStatus::Resolved, ConversationStatus::Open, None).await?;
                 return Ok(Placement::Reopened(id));
             }
             return Ok(Placement::Existing(id));
@@ -134,11 +127,7 @@ pub(crate) async fn place(tx: &mut Tx, req: PlacementRequest<'_>) -> Result<Plac
 }
 
 /// Moves the conversation's activity clock forward (never back, for late-arriving touchpoints).
-pub(crate) async fn touch(
-    tx: &mut Tx,
-    id: ConversationId,
-    at: OffsetDateTime,
-) -> Result<(), StoreError> {
+pub(crate) async fn touch(tx: &mut Tx, id: ConversationId, at: OffsetDateTime) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE conversations SET last_activity_at = CASE WHEN last_activity_at < $1 THEN $1 ELSE last_activity_at END
          WHERE id = $2",
@@ -193,10 +182,7 @@ impl Store {
         conversation_from_row(&row)
     }
 
-    pub async fn conversations(
-        &self,
-        f: &ConversationFilter,
-    ) -> Result<Vec<Conversation>, StoreError> {
+    pub async fn conversations(&self, f: &ConversationFilter) -> Result<Vec<Conversation>, StoreError> {
         sqlx::query(
             "SELECT * FROM conversations
              WHERE ($1 IS NULL OR status = $1)
@@ -268,10 +254,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn conversation_in(
-    tx: &mut Tx,
-    id: ConversationId,
-) -> Result<Conversation, StoreError> {
+pub(crate) async fn conversation_in(tx: &mut Tx, id: ConversationId) -> Result<Conversation, StoreError> {
     let row = sqlx::query("SELECT * FROM conversations WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)

@@ -80,10 +80,7 @@ pub(crate) async fn audit(
 
 impl Store {
     /// The kinds of a conversation's events, oldest first.
-    pub async fn conversation_event_kinds(
-        &self,
-        id: ConversationId,
-    ) -> Result<Vec<String>, StoreError> {
+    pub async fn conversation_event_kinds(&self, id: ConversationId) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar::<Any, String>(
             "SELECT kind FROM events WHERE conversation_id = $1 ORDER BY occurred_at, id",
         )
@@ -94,14 +91,11 @@ impl Store {
 
     /// Audit entries about `subject`, oldest first, as (action, actor).
     pub async fn audit_entries(&self, subject: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT action, actor FROM audit_log WHERE subject = $1 ORDER BY at, id")
-                .bind(subject.to_owned())
-                .fetch_all(self.reader())
-                .await?;
+        let rows = sqlx::query("SELECT action, actor FROM audit_log WHERE subject = $1 ORDER BY at, id")
+            .bind(subject.to_owned())
+            .fetch_all(self.reader())
+            .await?;
         use super::rows::RowExt;
-        rows.iter()
-            .map(|r| Ok((r.text("action")?, r.text("actor")?)))
-            .collect()
+        rows.iter().map(|r| Ok((r.text("action")?, r.text("actor")?))).collect()
     }
 }

@@ -63,21 +63,16 @@ impl TimelineCursor {
 /// The row lock this takes is held until commit, so callers take it as late in their
 /// transaction as they can.
 pub(crate) async fn next_seq(tx: &mut Tx, n: i64) -> Result<i64, StoreError> {
-    let last: i64 = sqlx::query_scalar(
-        "UPDATE sequences SET value = value + $1 WHERE name = 'interaction' RETURNING value",
-    )
-    .bind(n)
-    .fetch_one(&mut **tx)
-    .await?;
+    let last: i64 =
+        sqlx::query_scalar("UPDATE sequences SET value = value + $1 WHERE name = 'interaction' RETURNING value")
+            .bind(n)
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(last - n + 1)
 }
 
 /// Inserts `new` with sequence number `seq`; `None` if its external id is already stored.
-pub(crate) async fn insert(
-    tx: &mut Tx,
-    new: &NewInteraction,
-    seq: i64,
-) -> Result<Option<Interaction>, StoreError> {
+pub(crate) async fn insert(tx: &mut Tx, new: &NewInteraction, seq: i64) -> Result<Option<Interaction>, StoreError> {
     let done = sqlx::query(
         "INSERT INTO interactions (id, seq, channel_account_id, channel, external_id, conversation_id, contact_id,
             handle_id, direction, author_agent_id, occurred_at, subject, body_text, body_html, details, attachments,
@@ -191,19 +186,14 @@ impl Store {
     }
 
     /// A conversation's interactions, oldest first.
-    pub async fn conversation_interactions(
-        &self,
-        id: ConversationId,
-    ) -> Result<Vec<Interaction>, StoreError> {
-        sqlx::query(
-            "SELECT * FROM interactions WHERE conversation_id = $1 ORDER BY occurred_at, id",
-        )
-        .bind(id.to_string())
-        .fetch_all(self.reader())
-        .await?
-        .iter()
-        .map(interaction_from_row)
-        .collect()
+    pub async fn conversation_interactions(&self, id: ConversationId) -> Result<Vec<Interaction>, StoreError> {
+        sqlx::query("SELECT * FROM interactions WHERE conversation_id = $1 ORDER BY occurred_at, id")
+            .bind(id.to_string())
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(interaction_from_row)
+            .collect()
     }
 
     /// The highest committed change sequence number.
@@ -247,11 +237,7 @@ pub(crate) fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreErr
 impl Store {
     /// Interactions changed after sequence number `after`, in sequence order, each with the
     /// value of the handle it came through: what the search index needs.
-    pub async fn index_batch(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<(Interaction, Option<String>)>, StoreError> {
+    pub async fn index_batch(&self, after: i64, limit: i64) -> Result<Vec<(Interaction, Option<String>)>, StoreError> {
         sqlx::query(
             "SELECT i.*, h.value AS handle_value FROM interactions i LEFT JOIN handles h ON h.id = i.handle_id
              WHERE i.seq > $1 ORDER BY i.seq LIMIT $2",

@@ -37,26 +37,16 @@ impl Store {
         actor: &str,
     ) -> Result<MergeRecord, StoreError> {
         if source == target {
-            return Err(StoreError::Conflict(
-                "a contact cannot be merged into itself".into(),
-            ));
+            return Err(StoreError::Conflict("a contact cannot be merged into itself".into()));
         }
         let mut tx = self.begin().await?;
         for id in [source, target] {
             ensure_live(&mut tx, id).await?;
         }
-        let handle_ids: Vec<HandleId> = ids_where(
-            &mut tx,
-            "SELECT id FROM handles WHERE contact_id = $1",
-            source,
-        )
-        .await?;
-        let conversation_ids: Vec<ConversationId> = ids_where(
-            &mut tx,
-            "SELECT id FROM conversations WHERE contact_id = $1",
-            source,
-        )
-        .await?;
+        let handle_ids: Vec<HandleId> =
+            ids_where(&mut tx, "SELECT id FROM handles WHERE contact_id = $1", source).await?;
+        let conversation_ids: Vec<ConversationId> =
+            ids_where(&mut tx, "SELECT id FROM conversations WHERE contact_id = $1", source).await?;
         let interaction_ids: Vec<InteractionId> = ids_where(
             &mut tx,
             "SELECT id FROM interactions WHERE contact_id = $1 ORDER BY seq",
@@ -100,36 +90,24 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let data = serde_json::json!({"merge": record.id, "source": source, "target": target});
-        audit(
-            &mut tx,
-            actor,
-            "contact.merge",
-            &source.to_string(),
-            data.clone(),
-        )
-        .await?;
+        audit(&mut tx, actor, "contact.merge", &source.to_string(), data.clone()).await?;
         audit(&mut tx, actor, "contact.merge", &target.to_string(), data).await?;
         tx.commit().await?;
         Ok(record)
     }
 
     /// Undoes a merge: the recorded handles, conversations and interactions go back to the source.
-    pub async fn unmerge_contacts(
-        &self,
-        merge: MergeId,
-        actor: &str,
-    ) -> Result<MergeRecord, StoreError> {
+    pub async fn unmerge_contacts(&self, merge: MergeId, actor: &str) -> Result<MergeRecord, StoreError> {
         let mut tx = self.begin().await?;
         let mut record = merge_in(&mut tx, merge).await?;
         if record.unmerged_at.is_some() {
             return Err(StoreError::Conflict("this merge was already undone".into()));
         }
         let (source, target) = (record.source_contact_id, record.target_contact_id);
-        let target_merged: Option<String> =
-            sqlx::query_scalar("SELECT merged_into FROM contacts WHERE id = $1")
-                .bind(target.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
+        let target_merged: Option<String> = sqlx::query_scalar("SELECT merged_into FROM contacts WHERE id = $1")
+            .bind(target.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
         if target_merged.is_some() {
             return Err(StoreError::Conflict(
                 "the target contact was merged again since; undo that merge first".into(),
@@ -151,14 +129,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let data = serde_json::json!({"merge": merge, "source": source, "target": target});
-        audit(
-            &mut tx,
-            actor,
-            "contact.unmerge",
-            &source.to_string(),
-            data.clone(),
-        )
-        .await?;
+        audit(&mut tx, actor, "contact.unmerge", &source.to_string(), data.clone()).await?;
         audit(&mut tx, actor, "contact.unmerge", &target.to_string(), data).await?;
         tx.commit().await?;
         record.unmerged_at = Some(at);
@@ -213,12 +184,7 @@ const MOVE_HANDLE: &str = "UPDATE handles SET contact_id = $1 WHERE id = $2";
 const MOVE_CONVERSATION: &str = "UPDATE conversations SET contact_id = $1 WHERE id = $2";
 
 /// Runs `sql` (which sets contact `$1` on row `$2`) for each id.
-async fn move_rows<T: ToString>(
-    tx: &mut Tx,
-    sql: &'static str,
-    ids: &[T],
-    to: ContactId,
-) -> Result<(), StoreError> {
+async fn move_rows<T: ToString>(tx: &mut Tx, sql: &'static str, ids: &[T], to: ContactId) -> Result<(), StoreError> {
     for id in ids {
         sqlx::query(sql)
             .bind(to.to_string())
@@ -231,11 +197,7 @@ async fn move_rows<T: ToString>(
 
 /// Moves interactions to another contact, giving each a new change sequence number so the
 /// search index picks up its new contact.
-async fn move_interactions(
-    tx: &mut Tx,
-    ids: &[InteractionId],
-    to: ContactId,
-) -> Result<(), StoreError> {
+async fn move_interactions(tx: &mut Tx, ids: &[InteractionId], to: ContactId) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }

@@ -13,6 +13,7 @@ mod events;
 mod interactions;
 mod merges;
 mod outbox;
+mod receipts;
 mod rows;
 
 pub use accounts::NewChannelAccount;
@@ -22,7 +23,7 @@ pub use conversations::ConversationFilter;
 pub use events::EventKind;
 pub use interactions::{NewInteraction, TimelineCursor, TimelineFilter};
 pub use merges::MergeRecord;
-pub use outbox::OutboxJob;
+pub use outbox::{Delivery, OutboxJob};
 
 pub(crate) use accounts::{account_in, random_token, save_cursor};
 pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
@@ -86,10 +87,7 @@ impl Store {
     /// Connects to `url` and applies pending migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         install_default_drivers();
-        let store = if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        let store = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let file = path.split('?').next().unwrap_or(path);
             if let Some(parent) = std::path::Path::new(file)
                 .parent()
@@ -191,21 +189,12 @@ mod tests {
     #[tokio::test]
     async fn sqlite_commits_are_synced_to_disk_in_wal_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(
-            &format!("sqlite://{}/nested/dir/hub.db", dir.path().display()),
-            2,
-        )
-        .await
-        .unwrap();
+        let store = Store::connect(&format!("sqlite://{}/nested/dir/hub.db", dir.path().display()), 2)
+            .await
+            .unwrap();
         for pool in [&store.write, &store.read] {
-            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                .fetch_one(pool)
-                .await
-                .unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.unwrap();
             assert_eq!(mode, "wal");
             assert_eq!(sync, 2, "2 is FULL: the WAL is synced at every commit");
         }
@@ -214,10 +203,7 @@ mod tests {
 
     #[tokio::test]
     async fn other_databases_are_refused_by_name() {
-        let err = Store::connect("mysql://localhost/x", 1)
-            .await
-            .err()
-            .unwrap();
+        let err = Store::connect("mysql://localhost/x", 1).await.err().unwrap();
         assert!(matches!(err, StoreError::UnsupportedUrl));
     }
 }

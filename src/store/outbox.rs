@@ -22,10 +22,20 @@ pub struct OutboxJob {
     pub attempts: u32,
 }
 
-pub(crate) async fn enqueue(
-    tx: &mut Tx,
-    message: &OutboundMessage,
-) -> Result<OutboxId, StoreError> {
+/// Where an outbound message stands: our outbox's view and the provider's latest report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Delivery {
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// The provider's id for the message, once it accepted it.
+    pub peer_id: Option<String>,
+    /// The provider's latest delivery state (`delivered`, `undelivered`, …).
+    pub provider_status: Option<String>,
+    pub provider_error: Option<String>,
+}
+
+pub(crate) async fn enqueue(tx: &mut Tx, message: &OutboundMessage) -> Result<OutboxId, StoreError> {
     let id = OutboxId::new();
     let at = to_micros(now());
     sqlx::query(
@@ -73,18 +83,12 @@ impl Store {
         .transpose()
     }
 
-    pub async fn outbox_sent(
-        &self,
-        id: OutboxId,
-        peer_id: Option<String>,
-    ) -> Result<(), StoreError> {
-        self.finish_outbox(id, DeliveryStatus::Sent, None, peer_id)
-            .await
+    pub async fn outbox_sent(&self, id: OutboxId, peer_id: Option<String>) -> Result<(), StoreError> {
+        self.finish_outbox(id, DeliveryStatus::Sent, None, peer_id).await
     }
 
     pub async fn outbox_failed(&self, id: OutboxId, error: &str) -> Result<(), StoreError> {
-        self.finish_outbox(id, DeliveryStatus::Failed, Some(error), None)
-            .await
+        self.finish_outbox(id, DeliveryStatus::Failed, Some(error), None).await
     }
 
     async fn finish_outbox(
@@ -130,23 +134,25 @@ impl Store {
         Ok(())
     }
 
-    /// Delivery state of an outbound interaction: (status, attempts, last error).
-    pub async fn delivery(
-        &self,
-        interaction: InteractionId,
-    ) -> Result<Option<(DeliveryStatus, i64, Option<String>)>, StoreError> {
+    /// Delivery state of an outbound interaction, with what its provider last reported.
+    pub async fn delivery(&self, interaction: InteractionId) -> Result<Option<Delivery>, StoreError> {
         let row = sqlx::query(
-            "SELECT status, attempts, last_error FROM outbox WHERE interaction_id = $1",
+            "SELECT o.status, o.attempts, o.last_error, o.peer_id, r.status AS provider_status, r.error_code AS provider_error
+             FROM outbox o LEFT JOIN provider_receipts r ON r.channel_account_id = o.channel_account_id AND r.peer_id = o.peer_id
+             WHERE o.interaction_id = $1",
         )
         .bind(interaction.to_string())
         .fetch_optional(self.reader())
         .await?;
         row.map(|r| {
-            Ok((
-                r.parsed("status")?,
-                r.int("attempts")?,
-                r.opt_text("last_error")?,
-            ))
+            Ok(Delivery {
+                status: r.parsed("status")?,
+                attempts: r.int("attempts")?,
+                last_error: r.opt_text("last_error")?,
+                peer_id: r.opt_text("peer_id")?,
+                provider_status: r.opt_text("provider_status")?,
+                provider_error: r.opt_text("provider_error")?,
+            })
         })
         .transpose()
     }

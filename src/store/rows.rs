@@ -48,9 +48,7 @@ impl RowExt for AnyRow {
     where
         T::Err: std::fmt::Display,
     {
-        self.opt_text(col)?
-            .map(|raw| parse_stored(col, &raw))
-            .transpose()
+        self.opt_text(col)?.map(|raw| parse_stored(col, &raw)).transpose()
     }
     fn time(&self, col: &str) -> Result<OffsetDateTime, StoreError> {
         Ok(from_micros(self.int(col)?))

@@ -34,16 +34,8 @@ async fn unauthenticated_calls_are_refused(backend: Backend) {
         }
         };
         let response = request().send().await.unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::UNAUTHORIZED,
-            "{method} {path}"
-        );
-        let wrong = request()
-            .bearer_auth("sbt_not-a-real-token")
-            .send()
-            .await
-            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        let wrong = request().bearer_auth("sbt_not-a-real-token").send().await.unwrap();
         assert_eq!(
             wrong.status(),
             StatusCode::UNAUTHORIZED,
@@ -51,21 +43,9 @@ async fn unauthenticated_calls_are_refused(backend: Backend) {
         );
     }
     let (_, contacts) = app.get("/api/v1/contacts").await;
-    assert_eq!(
-        contacts.as_array().unwrap().len(),
-        0,
-        "the refused push wrote nothing"
-    );
-    let health = anonymous
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        health.status(),
-        StatusCode::OK,
-        "health checks need no login"
-    );
+    assert_eq!(contacts.as_array().unwrap().len(), 0, "the refused push wrote nothing");
+    let health = anonymous.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "health checks need no login");
 }
 
 async fn a_session_needs_its_csrf_token_to_change_anything(backend: Backend) {
@@ -84,9 +64,7 @@ async fn a_session_needs_its_csrf_token_to_change_anything(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let (status, _) = session
-        .post("/api/v1/contacts", json!({"name": "real"}))
-        .await;
+    let (status, _) = session.post("/api/v1/contacts", json!({"name": "real"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, list) = app.get("/api/v1/contacts").await;
     assert_eq!(
@@ -120,10 +98,7 @@ async fn repeated_wrong_passwords_lock_the_account_for_a_while(backend: Backend)
     for _ in 0..3 {
         assert_eq!(attempt("wrong-password").await, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(
-        attempt("wrong-password").await,
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    assert_eq!(attempt("wrong-password").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
         attempt(ADMIN_PASSWORD).await,
         StatusCode::TOO_MANY_REQUESTS,
@@ -141,15 +116,15 @@ async fn repeated_wrong_passwords_lock_the_account_for_a_while(backend: Backend)
 async fn only_admins_create_accounts_agents_and_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     let (status, agent) = app
-        .post("/api/v1/agents", json!({"email": "eva@example.com", "name": "Eva", "role": "agent", "password": "eva-password-1"}))
+        .post(
+            "/api/v1/agents",
+            json!({"email": "eva@example.com", "name": "Eva", "role": "agent", "password": "eva-password-1"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{agent}");
     let eva = app.login("eva@example.com", "eva-password-1").await;
     for (path, body) in [
-        (
-            "/api/v1/channel-accounts",
-            json!({"kind": "api", "name": "x"}),
-        ),
+        ("/api/v1/channel-accounts", json!({"kind": "api", "name": "x"})),
         (
             "/api/v1/agents",
             json!({"email": "x@example.com", "name": "X", "role": "admin", "password": "password-123"}),
@@ -159,16 +134,13 @@ async fn only_admins_create_accounts_agents_and_tokens(backend: Backend) {
         let (status, body) = eva.post(path, body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
     }
-    let (status, _) = eva
-        .post("/api/v1/contacts", json!({"name": "agents may"}))
-        .await;
+    let (status, _) = eva.post("/api/v1/contacts", json!({"name": "agents may"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = app
-        .post("/api/v1/agents", json!({"email": "EVA@example.com", "name": "Eva 2", "role": "agent", "password": "eva-password-2"}))
+        .post(
+            "/api/v1/agents",
+            json!({"email": "EVA@example.com", "name": "Eva 2", "role": "agent", "password": "eva-password-2"}),
+        )
         .await;
-    assert_eq!(
-        status,
-        StatusCode::CONFLICT,
-        "emails are unique whatever their case"
-    );
+    assert_eq!(status, StatusCode::CONFLICT, "emails are unique whatever their case");
 }

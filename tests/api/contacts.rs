@@ -23,9 +23,7 @@ async fn lookup_finds_the_contact_from_three_spellings_of_its_number(backend: Ba
     let contact = pushed["interaction"]["contact_id"].clone();
 
     for spelling in ["%2B34%20600%2012%2034%2056", "0034600123456", "600123456"] {
-        let (status, found) = app
-            .get(&format!("/api/v1/contacts/lookup?phone={spelling}"))
-            .await;
+        let (status, found) = app.get(&format!("/api/v1/contacts/lookup?phone={spelling}")).await;
         assert_eq!(status, StatusCode::OK, "{spelling}: {found}");
         assert_eq!(found["contact"]["id"], contact, "{spelling}");
         assert_eq!(found["interactions"][0]["id"], pushed["interaction"]["id"]);
@@ -54,18 +52,9 @@ async fn merge_then_unmerge_restores_both_contacts_exactly(backend: Backend) {
     let (_, mail) = app
         .push(json!({"channel_account_id": account, "external_id": "e1", "contact": {"email": "pepa@example.es"}, "text": "Correo: llego tarde"}))
         .await;
-    let source = sms["interaction"]["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let target = mail["interaction"]["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_ne!(
-        source, target,
-        "two handles never seen together are two contacts"
-    );
+    let source = sms["interaction"]["contact_id"].as_str().unwrap().to_owned();
+    let target = mail["interaction"]["contact_id"].as_str().unwrap().to_owned();
+    assert_ne!(source, target, "two handles never seen together are two contacts");
     let before_source = snapshot(&app, &source).await;
     let before_target = snapshot(&app, &target).await;
 
@@ -77,20 +66,12 @@ async fn merge_then_unmerge_restores_both_contacts_exactly(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{merge}");
     let (merged_target, merged_timeline) = snapshot(&app, &target).await;
-    assert_eq!(
-        merged_timeline.len(),
-        2,
-        "the target shows both touchpoints"
-    );
+    assert_eq!(merged_timeline.len(), 2, "the target shows both touchpoints");
     assert_eq!(merged_target["handles"].as_array().unwrap().len(), 2);
     let (_, merged_source) = app.get(&format!("/api/v1/contacts/{source}")).await;
     assert_eq!(merged_source["merged_into"], target.as_str());
     let (_, found) = app.get("/api/v1/contacts/lookup?phone=611222333").await;
-    assert_eq!(
-        found["contact"]["id"],
-        target.as_str(),
-        "lookup follows the merge"
-    );
+    assert_eq!(found["contact"]["id"], target.as_str(), "lookup follows the merge");
     let (search, _) = app
         .search_until(
             &format!("q=tarde&contact_id={target}"),
@@ -98,10 +79,7 @@ async fn merge_then_unmerge_restores_both_contacts_exactly(backend: Backend) {
             |b| b["total"] == 2,
         )
         .await;
-    assert_eq!(
-        search["total"], 2,
-        "search by contact follows the merge: {search}"
-    );
+    assert_eq!(search["total"], 2, "search by contact follows the merge: {search}");
 
     let (status, undone) = app
         .post(
@@ -124,10 +102,7 @@ async fn merge_then_unmerge_restores_both_contacts_exactly(backend: Backend) {
             |b| b["total"] == 1,
         )
         .await;
-    assert_eq!(
-        search["total"], 1,
-        "search by contact follows the unmerge: {search}"
-    );
+    assert_eq!(search["total"], 1, "search by contact follows the unmerge: {search}");
 
     let (status, again) = app
         .post(
@@ -185,9 +160,7 @@ async fn a_contact_is_renamed_and_gains_and_loses_handles(backend: Backend) {
         updated["handles"],
         json!([{"id": updated["handles"][0]["id"], "kind": "phone", "value": "+14155552671"}])
     );
-    let (status, _) = app
-        .get("/api/v1/contacts/lookup?email=juan@example.com")
-        .await;
+    let (status, _) = app.get("/api/v1/contacts/lookup?email=juan@example.com").await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,

@@ -53,15 +53,14 @@ async fn conversation_on(app: &TestApp, account_body: Value) -> (String, String,
     assert_eq!(status, StatusCode::CREATED, "{account}");
     let account_id = account["id"].as_str().unwrap().to_owned();
     let (_, pushed) = app
-        .push(json!({"channel_account_id": account_id, "external_id": "in-1", "contact": {"email": "cliente@example.es"},
-                     "subject": "Pedido 123", "text": "¿Dónde está mi pedido?"}))
+        .push(
+            json!({"channel_account_id": account_id, "external_id": "in-1", "contact": {"email": "cliente@example.es"},
+                     "subject": "Pedido 123", "text": "¿Dónde está mi pedido?"}),
+        )
         .await;
     (
         account["secret"].as_str().unwrap().to_owned(),
-        pushed["interaction"]["conversation_id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
+        pushed["interaction"]["conversation_id"].as_str().unwrap().to_owned(),
         account_id,
     )
 }
@@ -69,9 +68,7 @@ async fn conversation_on(app: &TestApp, account_body: Value) -> (String, String,
 async fn wait_for_delivery_status(app: &TestApp, interaction: &str, want: &str) -> Value {
     let started = Instant::now();
     loop {
-        let (_, body) = app
-            .get(&format!("/api/v1/interactions/{interaction}"))
-            .await;
+        let (_, body) = app.get(&format!("/api/v1/interactions/{interaction}")).await;
         if body["delivery"]["status"] == want || started.elapsed() > Duration::from_secs(10) {
             return body;
         }
@@ -79,9 +76,7 @@ async fn wait_for_delivery_status(app: &TestApp, interaction: &str, want: &str) 
     }
 }
 
-async fn a_reply_is_delivered_to_the_accounts_webhook_signed_and_recorded_as_sent(
-    backend: Backend,
-) {
+async fn a_reply_is_delivered_to_the_accounts_webhook_signed_and_recorded_as_sent(backend: Backend) {
     let app = spawn_app(backend).await;
     let hook = receiver(AxumStatus::OK).await;
     let (secret, conversation, _) = conversation_on(
@@ -147,17 +142,10 @@ async fn a_failing_webhook_is_retried_with_backoff_then_recorded_as_failed(backe
     assert_eq!(read["delivery"]["status"], "failed", "{read}");
     assert_eq!(read["delivery"]["attempts"], 3);
     assert!(
-        read["delivery"]["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("503"),
+        read["delivery"]["last_error"].as_str().unwrap().contains("503"),
         "{read}"
     );
-    assert_eq!(
-        hook.deliveries.lock().unwrap().len(),
-        3,
-        "one request per attempt"
-    );
+    assert_eq!(hook.deliveries.lock().unwrap().len(), 3, "one request per attempt");
 }
 
 async fn a_note_stays_internal(backend: Backend) {
@@ -180,23 +168,17 @@ async fn a_note_stays_internal(backend: Backend) {
 
     assert_eq!(note["direction"], "note");
     let (_, read) = app
-        .get(&format!(
-            "/api/v1/interactions/{}",
-            note["id"].as_str().unwrap()
-        ))
+        .get(&format!("/api/v1/interactions/{}", note["id"].as_str().unwrap()))
         .await;
     assert_eq!(read["delivery"], Value::Null, "a note is never queued");
     assert!(hook.deliveries.lock().unwrap().is_empty());
-    let (_, thread) = app
-        .get(&format!("/api/v1/conversations/{conversation}"))
-        .await;
+    let (_, thread) = app.get(&format!("/api/v1/conversations/{conversation}")).await;
     assert_eq!(thread["interactions"].as_array().unwrap().len(), 2);
 }
 
 async fn a_resolved_conversation_reopens_on_a_new_inbound_message(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, conversation, account) =
-        conversation_on(&app, json!({"kind": "api", "name": "api"})).await;
+    let (_, conversation, account) = conversation_on(&app, json!({"kind": "api", "name": "api"})).await;
 
     let (status, resolved) = app
         .post(
@@ -216,9 +198,7 @@ async fn a_resolved_conversation_reopens_on_a_new_inbound_message(backend: Backe
         conversation.as_str(),
         "the same conversation continues"
     );
-    let (_, read) = app
-        .get(&format!("/api/v1/conversations/{conversation}"))
-        .await;
+    let (_, read) = app.get(&format!("/api/v1/conversations/{conversation}")).await;
     assert_eq!(read["conversation"]["status"], "open");
     assert_eq!(read["conversation"]["resolved_at"], Value::Null);
     let (status, bad) = app
@@ -235,7 +215,10 @@ async fn conversations_are_assigned_and_listed_by_assignee_and_status(backend: B
     let app = spawn_app(backend).await;
     let (_, conversation, _) = conversation_on(&app, json!({"kind": "api", "name": "api"})).await;
     let (_, agent) = app
-        .post("/api/v1/agents", json!({"email": "leo@example.com", "name": "Leo", "role": "agent", "password": "leo-password-1"}))
+        .post(
+            "/api/v1/agents",
+            json!({"email": "leo@example.com", "name": "Leo", "role": "agent", "password": "leo-password-1"}),
+        )
         .await;
     let listed = |q: &'static str| {
         let app = &app;
@@ -249,10 +232,7 @@ async fn conversations_are_assigned_and_listed_by_assignee_and_status(backend: B
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(
-        listed("assignee=unassigned").await,
-        vec![conversation.clone()]
-    );
+    assert_eq!(listed("assignee=unassigned").await, vec![conversation.clone()]);
 
     let (status, assigned) = app
         .post(

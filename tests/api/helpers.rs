@@ -62,9 +62,7 @@ async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
                 .execute(&mut conn)
                 .await
                 .expect("create test database");
-            let (base, _) = admin
-                .rsplit_once('/')
-                .expect("a database url ends with /dbname");
+            let (base, _) = admin.rsplit_once('/').expect("a database url ends with /dbname");
             format!("{base}/{name}")
         }
     }
@@ -109,10 +107,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     app.start().await;
     let session = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let created = session
-        .post(
-            "/api/v1/api-tokens",
-            json!({"name": "tests", "role": "admin"}),
-        )
+        .post("/api/v1/api-tokens", json!({"name": "tests", "role": "admin"}))
         .await;
     assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.1);
     app.token = created.1["token"].as_str().unwrap().to_owned();
@@ -123,9 +118,7 @@ impl TestApp {
     /// Builds and starts the hub on the current settings.
     pub async fn start(&mut self) {
         switchboard::startup::install_crypto_provider();
-        let application = Application::build(self.settings.clone())
-            .await
-            .expect("the hub builds");
+        let application = Application::build(self.settings.clone()).await.expect("the hub builds");
         self.base = format!("http://127.0.0.1:{}", application.port());
         let (tx, rx) = oneshot::channel::<()>();
         self.stop = Some(tx);
@@ -159,12 +152,7 @@ impl TestApp {
     }
 
     /// Calls the API with the admin token.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -189,10 +177,7 @@ impl TestApp {
 
     /// Logs in through the API and returns a cookie session.
     pub async fn login(&self, email: &str, password: &str) -> Session {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
+        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
         let response = http
             .post(format!("{}/api/v1/auth/login", self.base))
             .json(&json!({"email": email, "password": password}))
@@ -261,14 +246,7 @@ pub struct Session {
 
 impl Session {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        read(
-            self.http
-                .get(format!("{}{path}", self.base))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        read(self.http.get(format!("{}{path}", self.base)).send().await.unwrap()).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -287,10 +265,7 @@ impl Session {
 async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// The ids of a list of interactions (or of search hits), in order.
@@ -299,11 +274,6 @@ pub fn ids(items: &Value) -> Vec<String> {
         .as_array()
         .expect("an array")
         .iter()
-        .map(|i| {
-            i.get("interaction").unwrap_or(i)["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|i| i.get("interaction").unwrap_or(i)["id"].as_str().unwrap().to_owned())
         .collect()
 }

@@ -31,9 +31,7 @@ async fn a_touchpoint_pushed_twice_is_stored_once(backend: Backend) {
     assert_eq!(repeated["duplicate"], true);
     assert_eq!(created["interaction"]["id"], repeated["interaction"]["id"]);
     let contact = created["interaction"]["contact_id"].as_str().unwrap();
-    let (_, timeline) = app
-        .get(&format!("/api/v1/contacts/{contact}/timeline"))
-        .await;
+    let (_, timeline) = app.get(&format!("/api/v1/contacts/{contact}/timeline")).await;
     assert_eq!(timeline["items"].as_array().unwrap().len(), 1, "{timeline}");
     let (_, contact) = app.get(&format!("/api/v1/contacts/{contact}")).await;
     assert_eq!(contact["name"], "Ana García");
@@ -43,8 +41,11 @@ async fn email_and_phone_handles_of_one_contact_share_one_timeline_in_time_order
     let app = spawn_app(backend).await;
     let account = app.api_account("pbx and mail").await;
     let (status, contact) = app
-        .post("/api/v1/contacts", json!({"name": "Luis", "handles": [
-            {"kind": "email", "value": "Luis@Example.com"}, {"kind": "phone", "value": "+34 600 12 34 56"}]}))
+        .post(
+            "/api/v1/contacts",
+            json!({"name": "Luis", "handles": [
+            {"kind": "email", "value": "Luis@Example.com"}, {"kind": "phone", "value": "+34 600 12 34 56"}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{contact}");
     let contact_id = contact["id"].as_str().unwrap();
@@ -54,20 +55,22 @@ async fn email_and_phone_handles_of_one_contact_share_one_timeline_in_time_order
                      "contact": {"email": "luis@example.com"}, "subject": "Factura", "text": "¿Dónde está mi factura?"}))
         .await;
     let (_, by_phone) = app
-        .push(json!({"channel_account_id": account, "external_id": "c1", "occurred_at": "2026-03-02T09:30:00Z",
-                     "contact": {"phone": "600123456"}, "text": "Llamada sobre la factura"}))
+        .push(
+            json!({"channel_account_id": account, "external_id": "c1", "occurred_at": "2026-03-02T09:30:00Z",
+                     "contact": {"phone": "600123456"}, "text": "Llamada sobre la factura"}),
+        )
         .await;
     let (_, older) = app
-        .push(json!({"channel_account_id": account, "external_id": "m0", "occurred_at": "2026-02-20T08:00:00Z",
-                     "contact": {"email": "LUIS@example.com"}, "text": "Alta de servicio"}))
+        .push(
+            json!({"channel_account_id": account, "external_id": "m0", "occurred_at": "2026-02-20T08:00:00Z",
+                     "contact": {"email": "LUIS@example.com"}, "text": "Alta de servicio"}),
+        )
         .await;
 
     for pushed in [&by_mail, &by_phone, &older] {
         assert_eq!(pushed["interaction"]["contact_id"], contact_id, "{pushed}");
     }
-    let (_, timeline) = app
-        .get(&format!("/api/v1/contacts/{contact_id}/timeline"))
-        .await;
+    let (_, timeline) = app.get(&format!("/api/v1/contacts/{contact_id}/timeline")).await;
     assert_eq!(
         ids(&timeline["items"]),
         vec![
@@ -90,9 +93,7 @@ async fn everything_survives_a_restart_and_search_agrees_with_the_store(backend:
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let (before, _) = app
-        .search_until("q=facturacion", std::time::Duration::from_secs(5), |b| {
-            b["total"] == 5
-        })
+        .search_until("q=facturacion", std::time::Duration::from_secs(5), |b| b["total"] == 5)
         .await;
 
     app.restart().await;
@@ -122,16 +123,12 @@ async fn everything_survives_a_restart_and_search_agrees_with_the_store(backend:
 async fn a_touchpoint_for_an_unknown_account_is_refused_and_nothing_is_written(backend: Backend) {
     let app = spawn_app(backend).await;
     let (status, body) = app
-        .push(
-            json!({"channel_account_id": uuid::Uuid::now_v7(), "external_id": "x",
-                     "contact": {"email": "nobody@example.org"}, "text": "hola"}),
-        )
+        .push(json!({"channel_account_id": uuid::Uuid::now_v7(), "external_id": "x",
+                     "contact": {"email": "nobody@example.org"}, "text": "hola"}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["field"], "channel_account_id", "{body}");
-    let (status, _) = app
-        .get("/api/v1/contacts/lookup?email=nobody@example.org")
-        .await;
+    let (status, _) = app.get("/api/v1/contacts/lookup?email=nobody@example.org").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no contact was half-written");
 }
 
@@ -176,15 +173,10 @@ async fn timeline_pages_and_filters_without_gaps_or_repeats(backend: Backend) {
         .collect();
     expected.sort();
     expected.reverse();
-    assert_eq!(
-        seen,
-        expected.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
-    );
+    assert_eq!(seen, expected.into_iter().map(|(_, id)| id).collect::<Vec<_>>());
 
     let (_, outbound) = app
-        .get(&format!(
-            "/api/v1/contacts/{contact}/timeline?direction=outbound"
-        ))
+        .get(&format!("/api/v1/contacts/{contact}/timeline?direction=outbound"))
         .await;
     assert_eq!(outbound["items"].as_array().unwrap().len(), 3, "{outbound}");
     let (_, chat) = app

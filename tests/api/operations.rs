@@ -19,10 +19,7 @@ fn config_for(app: &TestApp) -> std::path::PathBuf {
     let url = secrecy::ExposeSecret::expose_secret(&app.settings.database.url).to_owned();
     std::fs::write(
         &path,
-        format!(
-            "[database]\nurl = {url:?}\n[index]\npath = {:?}\n",
-            app.index_dir()
-        ),
+        format!("[database]\nurl = {url:?}\n[index]\npath = {:?}\n", app.index_dir()),
     )
     .unwrap();
     path
@@ -52,14 +49,7 @@ async fn agent_create_on_the_command_line_makes_an_agent_who_can_log_in(backend:
         "--role",
         "supervisor",
     ]);
-    let refused = run(&[
-        "agent",
-        "create",
-        "--email",
-        "nora@example.com",
-        "--name",
-        "Nora again",
-    ]);
+    let refused = run(&["agent", "create", "--email", "nora@example.com", "--name", "Nora again"]);
     let bad_role = run(&[
         "agent",
         "create",
@@ -76,11 +66,7 @@ async fn agent_create_on_the_command_line_makes_an_agent_who_can_log_in(backend:
         "{}",
         String::from_utf8_lossy(&migrated.stderr)
     );
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     assert_eq!(
         String::from_utf8_lossy(&created.stdout).trim(),
         "created supervisor agent nora@example.com"
@@ -90,8 +76,7 @@ async fn agent_create_on_the_command_line_makes_an_agent_who_can_log_in(backend:
         "{refused:?}"
     );
     assert!(
-        !bad_role.status.success()
-            && String::from_utf8_lossy(&bad_role.stderr).contains("unknown role"),
+        !bad_role.status.success() && String::from_utf8_lossy(&bad_role.stderr).contains("unknown role"),
         "{bad_role:?}"
     );
     let nora = app.login("nora@example.com", "cli-password-1").await;

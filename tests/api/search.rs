@@ -18,30 +18,24 @@ async fn a_pushed_interaction_is_found_within_a_second_with_and_without_accents(
     let app = spawn_app(backend).await;
     let account = app.api_account("api").await;
     let (_, pushed) = app
-        .push(json!({"channel_account_id": account, "external_id": "acc-1", "contact": {"email": "sofia@example.es"},
-                     "subject": "Avería", "text": "Mi teléfono no funciona desde el martes"}))
+        .push(
+            json!({"channel_account_id": account, "external_id": "acc-1", "contact": {"email": "sofia@example.es"},
+                     "subject": "Avería", "text": "Mi teléfono no funciona desde el martes"}),
+        )
         .await;
     let id = pushed["interaction"]["id"].clone();
 
     for query in ["telefono", "TELÉFONO", "Teléfono", "averia"] {
         let (found, took) = app
             .search_until(&format!("q={query}"), Duration::from_secs(1), |b| {
-                b["hits"]
-                    .get(0)
-                    .is_some_and(|h| h["interaction"]["id"] == id)
+                b["hits"].get(0).is_some_and(|h| h["interaction"]["id"] == id)
             })
             .await;
-        assert_eq!(
-            found["hits"][0]["interaction"]["id"], id,
-            "{query}: {found}"
-        );
+        assert_eq!(found["hits"][0]["interaction"]["id"], id, "{query}: {found}");
         assert!(took < Duration::from_secs(1), "{query} took {took:?}");
     }
     let (_, none) = app.get("/api/v1/search?q=telefonos").await;
-    assert_eq!(
-        none["total"], 0,
-        "matching is on whole words, not substrings: {none}"
-    );
+    assert_eq!(none["total"], 0, "matching is on whole words, not substrings: {none}");
 }
 
 /// The ids found for each query, in rank order.
@@ -75,10 +69,7 @@ async fn reindex_after_deleting_the_index_directory_restores_the_same_results(ba
     app.search_until("q=direccion", Duration::from_secs(5), |b| b["total"] == 1)
         .await;
     let before = results(&app, &queries).await;
-    assert_eq!(
-        before.iter().map(Vec::len).collect::<Vec<_>>(),
-        vec![2, 2, 1, 1]
-    );
+    assert_eq!(before.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1, 1]);
 
     app.stop().await;
     std::fs::remove_dir_all(app.index_dir()).unwrap();
@@ -160,36 +151,22 @@ async fn search_understands_phrases_prefixes_phone_fragments_and_filters(backend
         v.sort();
         v
     };
-    assert_eq!(
-        found("q=%22never%20arrived%22").await,
-        vec![id(&a)],
-        "phrase"
-    );
-    assert_eq!(
-        found("q=deliv*").await,
-        sorted(vec![id(&a), id(&b), id(&c)]),
-        "prefix"
-    );
+    assert_eq!(found("q=%22never%20arrived%22").await, vec![id(&a)], "phrase");
+    assert_eq!(found("q=deliv*").await, sorted(vec![id(&a), id(&b), id(&c)]), "prefix");
     assert_eq!(
         found("q=delivery%20-broken").await,
         sorted(vec![id(&a), id(&c)]),
         "exclusion"
     );
     assert_eq!(found("q=443322").await, vec![id(&a)], "phone fragment");
-    assert_eq!(
-        found("q=olga").await,
-        sorted(vec![id(&b), id(&c)]),
-        "email address"
-    );
+    assert_eq!(found("q=olga").await, sorted(vec![id(&b), id(&c)]), "email address");
     assert_eq!(
         found("q=delivery&direction=outbound").await,
         vec![id(&c)],
         "direction filter"
     );
     let olga = b["interaction"]["contact_id"].as_str().unwrap().to_owned();
-    let (_, by_contact) = app
-        .get(&format!("/api/v1/search?q=delivery&contact_id={olga}"))
-        .await;
+    let (_, by_contact) = app.get(&format!("/api/v1/search?q=delivery&contact_id={olga}")).await;
     assert_eq!(by_contact["total"], 2, "{by_contact}");
     assert_eq!(
         found("q=delivery&from=2026-05-05T00:00:00Z&to=2026-05-31T00:00:00Z").await,

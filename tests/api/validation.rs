@@ -28,27 +28,17 @@ async fn bad_touchpoints_are_refused_with_the_field_named_and_nothing_written(ba
         (with(&["colour"], json!("red")), "colour"),
         (with(&["contact", "phone"], json!("not a phone")), "contact"),
         (with(&["contact"], json!({"phone": "12"})), "contact.phone"),
-        (
-            with(&["contact"], json!({"email": "nope"})),
-            "contact.email",
-        ),
+        (with(&["contact"], json!({"email": "nope"})), "contact.email"),
         (with(&["text"], json!(5)), "text"),
         (with(&["occurred_at"], json!("yesterday")), "occurred_at"),
         (with(&["direction"], json!("sideways")), "direction"),
         (with(&["direction"], json!("note")), "direction"),
         (with(&["external_id"], json!("")), "external_id"),
-        (
-            with(&["channel_account_id"], json!("not-a-uuid")),
-            "channel_account_id",
-        ),
+        (with(&["channel_account_id"], json!("not-a-uuid")), "channel_account_id"),
     ];
     for (body, field) in cases {
         let (status, answer) = app.push(body.clone()).await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body} -> {answer}"
-        );
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {answer}");
         assert_eq!(answer["error"]["field"], field, "{body} -> {answer}");
     }
     let not_json = app
