@@ -16,6 +16,8 @@ pub struct Hub {
     pub store: Store,
     pub search: SearchIndex,
     pub bus: EventBus,
+    /// The queue of the node's single ingest writer.
+    pub ingest_queue: crate::ingest::IngestQueue,
     /// Wakes the outbox worker when a reply was queued.
     pub outbox_wake: Arc<Notify>,
     pub settings: Arc<Settings>,

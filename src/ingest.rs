@@ -1,19 +1,32 @@
 //! The one ingest path every channel uses: envelope -> contact -> conversation -> interaction
 //! and connector cursor, in one transaction; then the event. A repeat of an external id returns
 //! the stored interaction and says it was a duplicate.
+//!
+//! **Group commit.** All writes of a node go through one [`IngestWriter`] task. It takes every
+//! envelope waiting in its queue (up to [`MAX_BATCH`]), writes each inside its own savepoint of
+//! one transaction, and commits once: one disk sync acknowledges the whole batch. A failing
+//! envelope rolls back only its savepoint. Nobody waits for a batch to fill: the batch is
+//! whatever arrived while the previous commit was syncing, so under light load each envelope is
+//! committed alone and at once, and under heavy load the sync cost is shared.
 
+use sqlx::Acquire;
 use time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tracing::instrument;
 
 use crate::bus::HubEvent;
 use crate::domain::*;
 use crate::hub::Hub;
 use crate::sanitize;
-use crate::store::{self, StoreError, Tx};
+use crate::store::{self, Store, StoreError, Tx};
 use switchboard_connectors::InboundEnvelope;
 
 /// Longest external id accepted, in bytes.
 pub const MAX_EXTERNAL_ID: usize = 512;
+/// Most envelopes committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+/// Envelopes waiting for the writer before senders wait too (backpressure).
+const QUEUE_DEPTH: usize = 8192;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -26,8 +39,16 @@ pub enum IngestError {
     },
     #[error("external_id must be 1 to {MAX_EXTERNAL_ID} bytes")]
     ExternalId,
+    #[error("the ingest writer has stopped")]
+    Stopped,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for IngestError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
 }
 
 /// What the ingest path did with an envelope.
@@ -39,128 +60,254 @@ pub struct IngestOutcome {
     pub conversation_opened: bool,
 }
 
-/// Lost a race with a concurrent writer for the same handle or external id: run again.
-struct RaceLost;
-
 impl Hub {
     /// Stores one touchpoint. When this returns `Ok`, the touchpoint is durable.
     #[instrument(skip_all, fields(account = %envelope.channel_account_id, external_id = %envelope.external_id))]
     pub async fn ingest(&self, envelope: &InboundEnvelope) -> Result<IngestOutcome, IngestError> {
-        if envelope.external_id.is_empty() || envelope.external_id.len() > MAX_EXTERNAL_ID {
-            return Err(IngestError::ExternalId);
+        let mut outcomes = self.ingest_many(vec![envelope.clone()]).await;
+        outcomes.pop().unwrap_or(Err(IngestError::Stopped))
+    }
+
+    /// Stores several touchpoints (a file import, say); each gets its own outcome, in order.
+    pub async fn ingest_many(&self, envelopes: Vec<InboundEnvelope>) -> Vec<Result<IngestOutcome, IngestError>> {
+        let mut pending = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            pending.push(self.ingest_queue.submit(&self.store, envelope).await);
         }
-        let account_id = ChannelAccountId(envelope.channel_account_id);
-        for _ in 0..3 {
-            if let Some(existing) = self
-                .store
-                .interaction_by_external_id(account_id, &envelope.external_id)
-                .await?
-            {
-                return Ok(IngestOutcome {
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for waiting in pending {
+            let outcome = match waiting {
+                Submitted::Done(outcome) => outcome,
+                Submitted::Queued(channel, receiver) => {
+                    let outcome = receiver.await.unwrap_or(Err(IngestError::Stopped));
+                    if let Ok(stored) = &outcome
+                        && !stored.duplicate
+                    {
+                        metrics::counter!("switchboard_ingested_total", "channel" => channel.as_str()).increment(1);
+                        self.bus.publish(HubEvent::InteractionCreated {
+                            interaction: Box::new(stored.interaction.clone()),
+                        });
+                    }
+                    outcome
+                }
+            };
+            outcomes.push(outcome);
+        }
+        self.search.wake();
+        outcomes
+    }
+}
+
+/// The sending side of the writer's queue; cheap to clone.
+#[derive(Clone)]
+pub struct IngestQueue {
+    sender: mpsc::Sender<Job>,
+}
+
+struct Job {
+    envelope: InboundEnvelope,
+    reply: oneshot::Sender<Result<IngestOutcome, IngestError>>,
+}
+
+enum Submitted {
+    /// Answered without the writer: invalid, or already stored.
+    Done(Result<IngestOutcome, IngestError>),
+    Queued(ChannelKind, oneshot::Receiver<Result<IngestOutcome, IngestError>>),
+}
+
+impl IngestQueue {
+    async fn submit(&self, store: &Store, envelope: InboundEnvelope) -> Submitted {
+        if envelope.external_id.is_empty() || envelope.external_id.len() > MAX_EXTERNAL_ID {
+            return Submitted::Done(Err(IngestError::ExternalId));
+        }
+        // A provider's retry storm is answered from the read pool without queueing for the writer.
+        let account = ChannelAccountId(envelope.channel_account_id);
+        match store.interaction_by_external_id(account, &envelope.external_id).await {
+            Ok(Some(existing)) => {
+                return Submitted::Done(Ok(IngestOutcome {
                     interaction: existing,
                     duplicate: true,
                     conversation_opened: false,
-                });
+                }));
             }
-            match self.try_ingest(envelope).await? {
-                Ok(outcome) => {
-                    metrics::counter!("switchboard_ingested_total", "channel" => envelope.channel.as_str())
-                        .increment(1);
-                    self.search.wake();
-                    self.bus.publish(HubEvent::InteractionCreated {
-                        interaction: Box::new(outcome.interaction.clone()),
-                    });
-                    return Ok(outcome);
-                }
-                Err(RaceLost) => continue,
-            }
+            Ok(None) => {}
+            Err(e) => return Submitted::Done(Err(e.into())),
         }
-        // Three lost races in a row means the competing write committed: it is a duplicate.
-        let existing = self
-            .store
-            .interaction_by_external_id(account_id, &envelope.external_id)
-            .await?
-            .ok_or_else(|| StoreError::Conflict("concurrent writers kept winning the same handle".into()))?;
-        Ok(IngestOutcome {
-            interaction: existing,
-            duplicate: true,
-            conversation_opened: false,
-        })
+        let channel = envelope.channel;
+        let (reply, receiver) = oneshot::channel();
+        if self.sender.send(Job { envelope, reply }).await.is_err() {
+            return Submitted::Done(Err(IngestError::Stopped));
+        }
+        Submitted::Queued(channel, receiver)
+    }
+}
+
+/// The task that owns every ingest write of this node.
+pub struct IngestWriter {
+    store: Store,
+    reopen_window: Duration,
+    receiver: mpsc::Receiver<Job>,
+}
+
+impl IngestWriter {
+    pub fn new(store: Store, reopen_window: Duration) -> (Self, IngestQueue) {
+        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+        (
+            Self {
+                store,
+                reopen_window,
+                receiver,
+            },
+            IngestQueue { sender },
+        )
     }
 
-    async fn try_ingest(&self, env: &InboundEnvelope) -> Result<Result<IngestOutcome, RaceLost>, IngestError> {
-        let mut tx = self.store.begin().await?;
-        let account = match store::account_in(&mut tx, ChannelAccountId(env.channel_account_id)).await {
-            Err(StoreError::NotFound(_)) => return Err(IngestError::UnknownAccount),
-            other => other?,
-        };
-        if account.kind != env.channel {
-            return Err(IngestError::ChannelMismatch {
-                account: account.kind,
-                envelope: env.channel,
-            });
+    /// Writes batches until every queue handle is dropped.
+    pub async fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while self.receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let outcomes = self.write_batch(&batch).await;
+            metrics::histogram!("switchboard_ingest_batch_size").record(batch.len() as f64);
+            for (job, outcome) in batch.drain(..).zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
         }
-        let Some((handle_id, contact_id)) = resolve_contact(&mut tx, env).await? else {
-            return Ok(Err(RaceLost));
-        };
-        let placement = store::place(
-            &mut tx,
-            store::PlacementRequest {
-                contact: contact_id,
-                handle: handle_id,
-                account: &account,
-                thread_key: env.threading.thread_key.as_deref(),
-                subject: env.content.subject.as_deref(),
-                direction: env.direction,
-                occurred_at: env.occurred_at,
-                reopen_window: Duration::hours(self.settings.conversations.reopen_window_hours as i64),
-            },
-        )
-        .await?;
-        let html = env.content.html.as_deref().map(sanitize::clean_html);
-        let text = env
-            .content
-            .text
-            .clone()
-            .or_else(|| env.content.html.as_deref().map(sanitize::html_to_text));
-        let new = store::NewInteraction {
-            id: InteractionId::new(),
-            channel_account_id: account.id,
-            channel: env.channel,
-            external_id: env.external_id.clone(),
-            conversation_id: placement.id(),
-            contact_id,
-            handle_id: Some(handle_id),
-            direction: env.direction,
-            author_agent_id: None,
-            occurred_at: env.occurred_at,
-            subject: env.content.subject.clone(),
-            text,
-            html,
-            details: env.details.clone(),
-            attachments: env.attachments.clone(),
-            message_id: env.threading.message_id.clone(),
-        };
-        store::touch(&mut tx, placement.id(), env.occurred_at).await?;
-        let seq = store::next_seq(&mut tx, 1).await?;
-        let Some(interaction) = store::insert_interaction(&mut tx, &new, seq).await? else {
-            return Ok(Err(RaceLost));
-        };
-        if let Some(cursor) = &env.cursor {
-            store::save_cursor(&mut tx, account.id, cursor).await?;
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(Ok(IngestOutcome {
-            interaction,
-            duplicate: false,
-            conversation_opened: matches!(placement, store::Placement::Opened(_)),
-        }))
     }
+
+    /// Writes each envelope in its own savepoint and commits once. If the commit fails, every
+    /// envelope of the batch gets the error: none of them was acknowledged.
+    async fn write_batch(&self, batch: &[Job]) -> Vec<Result<IngestOutcome, IngestError>> {
+        let mut tx = match self.store.begin().await {
+            Ok(tx) => tx,
+            Err(e) => return batch.iter().map(|_| Err(IngestError::Store(clone_error(&e)))).collect(),
+        };
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in batch {
+            outcomes.push(self.write_one(&mut tx, &job.envelope).await);
+        }
+        if let Err(e) = tx.commit().await {
+            let e = StoreError::from(e);
+            tracing::error!(error = %e, size = batch.len(), "ingest batch commit failed");
+            return batch.iter().map(|_| Err(IngestError::Store(clone_error(&e)))).collect();
+        }
+        outcomes
+    }
+
+    /// One envelope inside the batch's transaction, in a savepoint of its own.
+    async fn write_one(&self, tx: &mut Tx<'_>, env: &InboundEnvelope) -> Result<IngestOutcome, IngestError> {
+        for _ in 0..3 {
+            let mut savepoint = tx.begin().await?;
+            match place_one(&mut savepoint, env, self.reopen_window).await {
+                Ok(Placed::Stored(outcome)) => {
+                    savepoint.commit().await?;
+                    return Ok(outcome);
+                }
+                Ok(Placed::Duplicate(existing)) => {
+                    savepoint.rollback().await?;
+                    return Ok(IngestOutcome {
+                        interaction: existing,
+                        duplicate: true,
+                        conversation_opened: false,
+                    });
+                }
+                // A concurrent writer (another node) took the same new handle: try again, it is
+                // committed by now.
+                Ok(Placed::RaceLost) => savepoint.rollback().await?,
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    return Err(e);
+                }
+            }
+        }
+        Err(StoreError::Conflict("concurrent writers kept taking the same handle".into()).into())
+    }
+}
+
+/// A store error for each job of a failed batch (sqlx errors are not `Clone`).
+fn clone_error(e: &StoreError) -> StoreError {
+    StoreError::Conflict(format!("the batch could not be committed: {e}"))
+}
+
+enum Placed {
+    Stored(IngestOutcome),
+    Duplicate(Interaction),
+    RaceLost,
+}
+
+async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Duration) -> Result<Placed, IngestError> {
+    let account = match store::account_in(tx, ChannelAccountId(env.channel_account_id)).await {
+        Err(StoreError::NotFound(_)) => return Err(IngestError::UnknownAccount),
+        other => other?,
+    };
+    if account.kind != env.channel {
+        return Err(IngestError::ChannelMismatch {
+            account: account.kind,
+            envelope: env.channel,
+        });
+    }
+    // Earlier in this batch, or committed since the queue's check.
+    if let Some(existing) = store::interaction_by_external_id_in(tx, account.id, &env.external_id).await? {
+        return Ok(Placed::Duplicate(existing));
+    }
+    let Some((handle_id, contact_id)) = resolve_contact(tx, env).await? else {
+        return Ok(Placed::RaceLost);
+    };
+    let placement = store::place(
+        tx,
+        store::PlacementRequest {
+            contact: contact_id,
+            handle: handle_id,
+            account: &account,
+            thread_key: env.threading.thread_key.as_deref(),
+            subject: env.content.subject.as_deref(),
+            direction: env.direction,
+            occurred_at: env.occurred_at,
+            reopen_window,
+        },
+    )
+    .await?;
+    let html = env.content.html.as_deref().map(sanitize::clean_html);
+    let text = env
+        .content
+        .text
+        .clone()
+        .or_else(|| env.content.html.as_deref().map(sanitize::html_to_text));
+    let new = store::NewInteraction {
+        id: InteractionId::new(),
+        channel_account_id: account.id,
+        channel: env.channel,
+        external_id: env.external_id.clone(),
+        conversation_id: placement.id(),
+        contact_id,
+        handle_id: Some(handle_id),
+        direction: env.direction,
+        author_agent_id: None,
+        occurred_at: env.occurred_at,
+        subject: env.content.subject.clone(),
+        text,
+        html,
+        details: env.details.clone(),
+        attachments: env.attachments.clone(),
+        message_id: env.threading.message_id.clone(),
+    };
+    store::touch(tx, placement.id(), env.occurred_at).await?;
+    let seq = store::next_seq(tx, 1).await?;
+    let Some(interaction) = store::insert_interaction(tx, &new, seq).await? else {
+        return Ok(Placed::RaceLost);
+    };
+    if let Some(cursor) = &env.cursor {
+        store::save_cursor(tx, account.id, cursor).await?;
+    }
+    Ok(Placed::Stored(IngestOutcome {
+        interaction,
+        duplicate: false,
+        conversation_opened: matches!(placement, store::Placement::Opened(_)),
+    }))
 }
 
 /// The contact behind the envelope's handle, created on first sight. `None` when a concurrent
 /// writer claimed the same new handle first.
-async fn resolve_contact(tx: &mut Tx, env: &InboundEnvelope) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+async fn resolve_contact(tx: &mut Tx<'_>, env: &InboundEnvelope) -> Result<Option<(HandleId, ContactId)>, StoreError> {
     if let Some(found) = store::find_handle(tx, &env.contact).await? {
         if let Some(name) = &env.contact_name {
             store::name_if_unnamed(tx, found.1, name).await?;

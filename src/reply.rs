@@ -138,7 +138,7 @@ impl Hub {
     }
 }
 
-async fn handle_value(tx: &mut store::Tx, id: HandleId) -> Result<String, StoreError> {
+async fn handle_value(tx: &mut store::Tx<'_>, id: HandleId) -> Result<String, StoreError> {
     let (kind, value): (String, String) = sqlx::query_as("SELECT kind, value FROM handles WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)

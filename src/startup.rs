@@ -16,6 +16,8 @@ use crate::auth::{self, LoginLimiter};
 use crate::bus::EventBus;
 use crate::domain::{EmailAddress, Role};
 use crate::hub::Hub;
+use crate::ingest::IngestWriter;
+
 use crate::search::indexer::Indexer;
 use crate::search::{SearchError, SearchIndex};
 use crate::settings::Settings;
@@ -62,11 +64,22 @@ impl Application {
         let settings = Arc::new(settings);
         let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
         bootstrap_admin(&store, &settings).await?;
+        // The phone-number metadata loads on first use; load it now, not during the first call.
+        let region = settings.contacts.default_region;
+        let _ = tokio::task::spawn_blocking(move || switchboard_connectors::PhoneNumber::parse("+14155552671", region))
+            .await;
+
         let (search, writer) = SearchIndex::open(&settings.index.path, settings.index.writer_memory_mb)?;
         let indexer = Indexer::new(search.clone(), writer, store.clone());
+        let (writer, ingest_queue) = IngestWriter::new(
+            store.clone(),
+            time::Duration::hours(settings.conversations.reopen_window_hours as i64),
+        );
+        tokio::spawn(writer.run());
         let hub = Hub {
             store,
             search,
+            ingest_queue,
             bus: EventBus::new(4096),
             outbox_wake: Arc::new(Notify::new()),
             settings: settings.clone(),

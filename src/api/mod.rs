@@ -152,6 +152,7 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownAccount => Self::field("channel_account_id", "no such channel account"),
             e @ IngestError::ChannelMismatch { .. } => Self::field("channel_account_id", e),
             e @ IngestError::ExternalId => Self::field("external_id", e.to_string().trim_start_matches("external_id ")),
+            e @ IngestError::Stopped => Self::Internal(e.to_string()),
             IngestError::Store(e) => e.into(),
         }
     }

@@ -66,7 +66,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn account_in(tx: &mut Tx, id: ChannelAccountId) -> Result<ChannelAccount, StoreError> {
+pub(crate) async fn account_in(tx: &mut Tx<'_>, id: ChannelAccountId) -> Result<ChannelAccount, StoreError> {
     let row = sqlx::query("SELECT * FROM channel_accounts WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
@@ -75,7 +75,7 @@ pub(crate) async fn account_in(tx: &mut Tx, id: ChannelAccountId) -> Result<Chan
     account_from_row(&row)
 }
 
-pub(crate) async fn save_cursor(tx: &mut Tx, account: ChannelAccountId, cursor: &Cursor) -> Result<(), StoreError> {
+pub(crate) async fn save_cursor(tx: &mut Tx<'_>, account: ChannelAccountId, cursor: &Cursor) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO connector_cursors (channel_account_id, stream, position, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (channel_account_id, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",

@@ -183,7 +183,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn agent_in(tx: &mut Tx, id: AgentId) -> Result<(), StoreError> {
+pub(crate) async fn agent_in(tx: &mut Tx<'_>, id: AgentId) -> Result<(), StoreError> {
     sqlx::query_scalar::<Any, String>("SELECT id FROM agents WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)

@@ -161,7 +161,7 @@ fn contact_from_row(row: &AnyRow, handles: Vec<StoredHandle>) -> Result<Contact,
 }
 
 /// The handle's row and the contact it belongs to, if known.
-pub(crate) async fn find_handle(tx: &mut Tx, handle: &Handle) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+pub(crate) async fn find_handle(tx: &mut Tx<'_>, handle: &Handle) -> Result<Option<(HandleId, ContactId)>, StoreError> {
     let row = sqlx::query("SELECT id, contact_id FROM handles WHERE kind = $1 AND value = $2")
         .bind(handle.kind().as_str())
         .bind(handle.value())
@@ -170,7 +170,7 @@ pub(crate) async fn find_handle(tx: &mut Tx, handle: &Handle) -> Result<Option<(
     row.map(|r| Ok((r.parsed("id")?, r.parsed("contact_id")?))).transpose()
 }
 
-pub(crate) async fn insert_contact(tx: &mut Tx, name: Option<&str>) -> Result<ContactId, StoreError> {
+pub(crate) async fn insert_contact(tx: &mut Tx<'_>, name: Option<&str>) -> Result<ContactId, StoreError> {
     let id = ContactId::new();
     let at = to_micros(now());
     sqlx::query("INSERT INTO contacts (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
@@ -184,7 +184,7 @@ pub(crate) async fn insert_contact(tx: &mut Tx, name: Option<&str>) -> Result<Co
 
 /// Inserts a handle for `contact`; `None` when another writer holds it already.
 pub(crate) async fn insert_handle(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     contact: ContactId,
     handle: &Handle,
 ) -> Result<Option<HandleId>, StoreError> {
@@ -204,7 +204,7 @@ pub(crate) async fn insert_handle(
 }
 
 /// Gives `handle` to `contact`, or fails naming the handle if it belongs to someone else.
-async fn claim_handle(tx: &mut Tx, contact: ContactId, handle: &Handle) -> Result<HandleId, StoreError> {
+async fn claim_handle(tx: &mut Tx<'_>, contact: ContactId, handle: &Handle) -> Result<HandleId, StoreError> {
     match find_handle(tx, handle).await? {
         Some((id, owner)) if owner == contact => Ok(id),
         Some(_) => Err(StoreError::Conflict(format!(
@@ -217,7 +217,7 @@ async fn claim_handle(tx: &mut Tx, contact: ContactId, handle: &Handle) -> Resul
 }
 
 /// Gives a nameless contact the name a channel reported (a mail's display name, a chat visitor's).
-pub(crate) async fn name_if_unnamed(tx: &mut Tx, contact: ContactId, name: &str) -> Result<(), StoreError> {
+pub(crate) async fn name_if_unnamed(tx: &mut Tx<'_>, contact: ContactId, name: &str) -> Result<(), StoreError> {
     sqlx::query("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND name IS NULL")
         .bind(name.to_owned())
         .bind(to_micros(now()))

@@ -53,7 +53,7 @@ pub(crate) struct PlacementRequest<'a> {
 /// An explicit thread key wins. Otherwise the contact's latest conversation on the same account
 /// continues if it is not resolved; a resolved one is reopened by an inbound touchpoint within
 /// the reopen window (Zendesk's and Chatwoot's behaviour), and anything else opens a new one.
-pub(crate) async fn place(tx: &mut Tx, req: PlacementRequest<'_>) -> Result<Placement, StoreError> {
+pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<Placement, StoreError> {
     let latest = match req.thread_key {
         Some(key) => {
             sqlx::query(
@@ -127,7 +127,7 @@ pub(crate) async fn place(tx: &mut Tx, req: PlacementRequest<'_>) -> Result<Plac
 }
 
 /// Moves the conversation's activity clock forward (never back, for late-arriving touchpoints).
-pub(crate) async fn touch(tx: &mut Tx, id: ConversationId, at: OffsetDateTime) -> Result<(), StoreError> {
+pub(crate) async fn touch(tx: &mut Tx<'_>, id: ConversationId, at: OffsetDateTime) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE conversations SET last_activity_at = CASE WHEN last_activity_at < $1 THEN $1 ELSE last_activity_at END
          WHERE id = $2",
@@ -140,7 +140,7 @@ pub(crate) async fn touch(tx: &mut Tx, id: ConversationId, at: OffsetDateTime) -
 }
 
 async fn set_status_in(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     id: ConversationId,
     from: ConversationStatus,
     to: ConversationStatus,
@@ -254,7 +254,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn conversation_in(tx: &mut Tx, id: ConversationId) -> Result<Conversation, StoreError> {
+pub(crate) async fn conversation_in(tx: &mut Tx<'_>, id: ConversationId) -> Result<Conversation, StoreError> {
     let row = sqlx::query("SELECT * FROM conversations WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
@@ -263,7 +263,7 @@ pub(crate) async fn conversation_in(tx: &mut Tx, id: ConversationId) -> Result<C
     conversation_from_row(&row)
 }
 
-async fn current_status(tx: &mut Tx, id: ConversationId) -> Result<ConversationStatus, StoreError> {
+async fn current_status(tx: &mut Tx<'_>, id: ConversationId) -> Result<ConversationStatus, StoreError> {
     let raw: String = sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)

@@ -33,7 +33,7 @@ impl EventKind {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_event(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     kind: EventKind,
     conversation: Option<ConversationId>,
     contact: Option<ContactId>,
@@ -60,7 +60,7 @@ pub(crate) async fn record_event(
 }
 
 pub(crate) async fn audit(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     actor: &str,
     action: &str,
     subject: &str,

@@ -62,7 +62,7 @@ impl TimelineCursor {
 ///
 /// The row lock this takes is held until commit, so callers take it as late in their
 /// transaction as they can.
-pub(crate) async fn next_seq(tx: &mut Tx, n: i64) -> Result<i64, StoreError> {
+pub(crate) async fn next_seq(tx: &mut Tx<'_>, n: i64) -> Result<i64, StoreError> {
     let last: i64 =
         sqlx::query_scalar("UPDATE sequences SET value = value + $1 WHERE name = 'interaction' RETURNING value")
             .bind(n)
@@ -72,7 +72,7 @@ pub(crate) async fn next_seq(tx: &mut Tx, n: i64) -> Result<i64, StoreError> {
 }
 
 /// Inserts `new` with sequence number `seq`; `None` if its external id is already stored.
-pub(crate) async fn insert(tx: &mut Tx, new: &NewInteraction, seq: i64) -> Result<Option<Interaction>, StoreError> {
+pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> Result<Option<Interaction>, StoreError> {
     let done = sqlx::query(
         "INSERT INTO interactions (id, seq, channel_account_id, channel, external_id, conversation_id, contact_id,
             handle_id, direction, author_agent_id, occurred_at, subject, body_text, body_html, details, attachments,
@@ -250,4 +250,13 @@ impl Store {
         .map(|row| Ok((interaction_from_row(row)?, row.opt_text("handle_value")?)))
         .collect()
     }
+}
+
+/// The interaction stored under an external id, read inside a transaction.
+pub(crate) async fn interaction_by_external_id_in(
+    tx: &mut Tx<'_>,
+    account: ChannelAccountId,
+    external_id: &str,
+) -> Result<Option<Interaction>, StoreError> {
+    by_external_id(&mut **tx, account, external_id).await
 }

@@ -148,7 +148,7 @@ impl Store {
     }
 }
 
-async fn ensure_live(tx: &mut Tx, id: ContactId) -> Result<(), StoreError> {
+async fn ensure_live(tx: &mut Tx<'_>, id: ContactId) -> Result<(), StoreError> {
     let merged: Option<Option<String>> =
         sqlx::query_scalar::<Any, Option<String>>("SELECT merged_into FROM contacts WHERE id = $1")
             .bind(id.to_string())
@@ -164,7 +164,7 @@ async fn ensure_live(tx: &mut Tx, id: ContactId) -> Result<(), StoreError> {
 }
 
 async fn ids_where<T: std::str::FromStr>(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     sql: &'static str,
     contact: ContactId,
 ) -> Result<Vec<T>, StoreError>
@@ -184,7 +184,12 @@ const MOVE_HANDLE: &str = "UPDATE handles SET contact_id = $1 WHERE id = $2";
 const MOVE_CONVERSATION: &str = "UPDATE conversations SET contact_id = $1 WHERE id = $2";
 
 /// Runs `sql` (which sets contact `$1` on row `$2`) for each id.
-async fn move_rows<T: ToString>(tx: &mut Tx, sql: &'static str, ids: &[T], to: ContactId) -> Result<(), StoreError> {
+async fn move_rows<T: ToString>(
+    tx: &mut Tx<'_>,
+    sql: &'static str,
+    ids: &[T],
+    to: ContactId,
+) -> Result<(), StoreError> {
     for id in ids {
         sqlx::query(sql)
             .bind(to.to_string())
@@ -197,7 +202,7 @@ async fn move_rows<T: ToString>(tx: &mut Tx, sql: &'static str, ids: &[T], to: C
 
 /// Moves interactions to another contact, giving each a new change sequence number so the
 /// search index picks up its new contact.
-async fn move_interactions(tx: &mut Tx, ids: &[InteractionId], to: ContactId) -> Result<(), StoreError> {
+async fn move_interactions(tx: &mut Tx<'_>, ids: &[InteractionId], to: ContactId) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -213,7 +218,7 @@ async fn move_interactions(tx: &mut Tx, ids: &[InteractionId], to: ContactId) ->
     Ok(())
 }
 
-async fn merge_in(tx: &mut Tx, id: MergeId) -> Result<MergeRecord, StoreError> {
+async fn merge_in(tx: &mut Tx<'_>, id: MergeId) -> Result<MergeRecord, StoreError> {
     let row = sqlx::query("SELECT * FROM contact_merges WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)

@@ -29,7 +29,8 @@ pub(crate) use accounts::{account_in, random_token, save_cursor};
 pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
 pub(crate) use conversations::{Placement, PlacementRequest, conversation_in, place, touch};
 pub(crate) use events::record_event;
-pub(crate) use interactions::{insert as insert_interaction, next_seq};
+pub(crate) use interactions::{insert as insert_interaction, interaction_by_external_id_in, next_seq};
+
 pub(crate) use outbox::enqueue as enqueue_outbox;
 
 use std::str::FromStr;
@@ -39,7 +40,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor};
 
 /// A write transaction.
-pub type Tx = sqlx::Transaction<'static, Any>;
+pub type Tx<'a> = sqlx::Transaction<'a, Any>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -130,7 +131,7 @@ impl Store {
     }
 
     /// Starts a write transaction.
-    pub async fn begin(&self) -> Result<Tx, StoreError> {
+    pub async fn begin(&self) -> Result<Tx<'static>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.write.begin().await?,

@@ -35,7 +35,7 @@ pub struct Delivery {
     pub provider_error: Option<String>,
 }
 
-pub(crate) async fn enqueue(tx: &mut Tx, message: &OutboundMessage) -> Result<OutboxId, StoreError> {
+pub(crate) async fn enqueue(tx: &mut Tx<'_>, message: &OutboundMessage) -> Result<OutboxId, StoreError> {
     let id = OutboxId::new();
     let at = to_micros(now());
     sqlx::query(

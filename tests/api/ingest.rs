@@ -12,6 +12,7 @@ on_both_stores!(
     everything_survives_a_restart_and_search_agrees_with_the_store,
     a_touchpoint_for_an_unknown_account_is_refused_and_nothing_is_written,
     timeline_pages_and_filters_without_gaps_or_repeats,
+    concurrent_pushes_are_each_answered_rightly_and_stored_once,
 );
 
 async fn a_touchpoint_pushed_twice_is_stored_once(backend: Backend) {
@@ -183,4 +184,52 @@ async fn timeline_pages_and_filters_without_gaps_or_repeats(backend: Backend) {
         .get(&format!("/api/v1/contacts/{contact}/timeline?channel=chat"))
         .await;
     assert_eq!(chat["items"].as_array().unwrap().len(), 0);
+}
+
+async fn concurrent_pushes_are_each_answered_rightly_and_stored_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.api_account("api").await;
+    let mut requests = Vec::new();
+    for n in 0..60 {
+        // Every touchpoint twice, and all of one new caller's at once: duplicates and
+        // contention for the same new handle land in the same commit batches.
+        for _ in 0..2 {
+            requests.push((json!({"channel_account_id": account, "external_id": format!("c{n}"),
+                                  "contact": {"phone": format!("+3460000{:04}", n % 6)}, "text": format!("mensaje {n}")}), true));
+        }
+        if n % 10 == 0 {
+            requests.push((
+                json!({"channel_account_id": uuid::Uuid::now_v7(), "external_id": format!("bad{n}"),
+                                  "contact": {"email": "x@example.com"}, "text": "x"}),
+                false,
+            ));
+        }
+    }
+    let answers = futures::future::join_all(requests.iter().map(|(body, _)| app.push(body.clone()))).await;
+
+    let mut created = 0;
+    let mut ids_by_external = std::collections::HashMap::new();
+    for ((body, valid), (status, answer)) in requests.iter().zip(&answers) {
+        if !valid {
+            assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+            continue;
+        }
+        assert!(
+            *status == StatusCode::CREATED || *status == StatusCode::OK,
+            "{status} {answer}"
+        );
+        created += usize::from(*status == StatusCode::CREATED);
+        let previous = ids_by_external.insert(body["external_id"].clone(), answer["interaction"]["id"].clone());
+        if let Some(previous) = previous {
+            assert_eq!(
+                previous, answer["interaction"]["id"],
+                "both deliveries name the same interaction"
+            );
+        }
+    }
+    assert_eq!(created, 60, "each touchpoint was created exactly once");
+    let (_, contacts) = app.get("/api/v1/contacts?limit=200").await;
+    assert_eq!(contacts.as_array().unwrap().len(), 6, "one contact per caller");
+    let (_, metrics) = app.get("/readyz").await;
+    assert_eq!(metrics["store_seq"], 60, "nothing else was written");
 }
