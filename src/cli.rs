@@ -33,6 +33,20 @@ pub enum Command {
     /// Manage agents.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Import touchpoints from files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import an Asterisk cdr_csv file (Master.csv); importing it again adds nothing.
+    AsteriskCdr {
+        /// The voice channel account the calls belong to.
+        #[arg(long)]
+        account: String,
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +59,9 @@ pub enum AgentCommand {
         name: String,
         #[arg(long, default_value = "agent")]
         role: String,
+        /// The agent's phone extension.
+        #[arg(long)]
+        extension: Option<String>,
     },
 }
 
@@ -85,7 +102,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 started.elapsed().as_secs_f64()
             );
         }
-        Command::Agent(AgentCommand::Create { email, name, role }) => {
+        Command::Import(ImportCommand::AsteriskCdr { account, file }) => {
+            import_asterisk_file(&settings, &account, &file).await?
+        }
+        Command::Agent(AgentCommand::Create {
+            email,
+            name,
+            role,
+            extension,
+        }) => {
             let email = EmailAddress::parse(&email).map_err(|e| CliError::Invalid(format!("--email: {e}")))?;
             let role: Role = role.parse().map_err(|e| CliError::Invalid(format!("--role: {e}")))?;
             let (password, generated) = match std::env::var("SWITCHBOARD_AGENT_PASSWORD") {
@@ -100,6 +125,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     name,
                     role,
                     password_hash: Some(hash),
+                    extension,
                 })
                 .await?;
             store.close().await;
@@ -110,5 +136,92 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
     }
+    Ok(())
+}
+
+/// Bytes of complete lines handed to the importer at a time.
+const IMPORT_CHUNK_BYTES: usize = 4 << 20;
+
+async fn import_asterisk_file(settings: &Settings, account: &str, file: &std::path::Path) -> Result<(), CliError> {
+    use tokio::io::AsyncReadExt;
+
+    let account_id: crate::domain::ChannelAccountId = account
+        .parse()
+        .map_err(|_| CliError::Invalid(format!("--account: {account:?} is not an id")))?;
+    let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
+    let account = store.channel_account(account_id).await?;
+    if account.kind != crate::domain::ChannelKind::Voice {
+        return Err(CliError::Invalid(format!(
+            "--account: {} is a {} account, not voice",
+            account.id, account.kind
+        )));
+    }
+    let (writer, queue) = crate::ingest::IngestWriter::new(
+        store.clone(),
+        time::Duration::hours(settings.conversations.reopen_window_hours as i64),
+    );
+    let writer = tokio::spawn(writer.run());
+    let mut input = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+    let size = input.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let progress = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}")
+            .expect("a valid template"),
+    );
+    let started = std::time::Instant::now();
+    let mut report = crate::voice::ImportReport::default();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut next_line = 1;
+    let mut buffer = vec![0u8; IMPORT_CHUNK_BYTES];
+    loop {
+        let read = input
+            .read(&mut buffer)
+            .await
+            .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+        pending.extend_from_slice(&buffer[..read]);
+        // At the end, a last line without a line break is imported too (and reported if truncated).
+        let complete = if read == 0 {
+            pending.len()
+        } else {
+            pending.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
+        };
+        if complete > 0 {
+            let text = String::from_utf8_lossy(&pending[..complete]).into_owned();
+            let part = crate::voice::import_asterisk(
+                &queue,
+                &store,
+                &account,
+                settings.contacts.default_region,
+                &text,
+                next_line,
+            )
+            .await
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
+            next_line += text.matches('\n').count();
+            report.merge(part);
+            progress.inc(complete as u64);
+            pending.drain(..complete);
+        }
+        if read == 0 {
+            break;
+        }
+    }
+    progress.finish_and_clear();
+    drop(queue);
+    let _ = writer.await;
+    store.close().await;
+    for problem in &report.errors {
+        eprintln!("line {}: {}", problem.line, problem.reason);
+    }
+    println!(
+        "{} lines in {:.1} s: {} imported, {} already there, {} skipped (internal calls), {} errors",
+        report.lines,
+        started.elapsed().as_secs_f64(),
+        report.imported,
+        report.duplicates,
+        report.skipped.len(),
+        report.errors.len()
+    );
     Ok(())
 }

@@ -70,28 +70,11 @@ impl Hub {
 
     /// Stores several touchpoints (a file import, say); each gets its own outcome, in order.
     pub async fn ingest_many(&self, envelopes: Vec<InboundEnvelope>) -> Vec<Result<IngestOutcome, IngestError>> {
-        let mut pending = Vec::with_capacity(envelopes.len());
-        for envelope in envelopes {
-            pending.push(self.ingest_queue.submit(&self.store, envelope).await);
-        }
-        let mut outcomes = Vec::with_capacity(pending.len());
-        for waiting in pending {
-            let outcome = match waiting {
-                Submitted::Done(outcome) => outcome,
-                Submitted::Queued(channel, receiver) => {
-                    let outcome = receiver.await.unwrap_or(Err(IngestError::Stopped));
-                    if let Ok(stored) = &outcome
-                        && !stored.duplicate
-                    {
-                        metrics::counter!("switchboard_ingested_total", "channel" => channel.as_str()).increment(1);
-                        self.bus.publish(HubEvent::InteractionCreated {
-                            interaction: Box::new(stored.interaction.clone()),
-                        });
-                    }
-                    outcome
-                }
-            };
-            outcomes.push(outcome);
+        let outcomes = self.ingest_queue.ingest_many(&self.store, envelopes).await;
+        for stored in outcomes.iter().flatten().filter(|o| !o.duplicate) {
+            self.bus.publish(HubEvent::InteractionCreated {
+                interaction: Box::new(stored.interaction.clone()),
+            });
         }
         self.search.wake();
         outcomes
@@ -111,32 +94,60 @@ struct Job {
 
 enum Submitted {
     /// Answered without the writer: invalid, or already stored.
-    Done(Result<IngestOutcome, IngestError>),
+    Done(Box<Result<IngestOutcome, IngestError>>),
     Queued(ChannelKind, oneshot::Receiver<Result<IngestOutcome, IngestError>>),
 }
 
 impl IngestQueue {
+    /// Stores touchpoints through the writer, without publishing events: for processes that
+    /// have no event bus (a command-line import). Outcomes come back in order.
+    pub async fn ingest_many(
+        &self,
+        store: &Store,
+        envelopes: Vec<InboundEnvelope>,
+    ) -> Vec<Result<IngestOutcome, IngestError>> {
+        let mut pending = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            pending.push(self.submit(store, envelope).await);
+        }
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for waiting in pending {
+            outcomes.push(match waiting {
+                Submitted::Done(outcome) => *outcome,
+                Submitted::Queued(channel, receiver) => {
+                    let outcome = receiver.await.unwrap_or(Err(IngestError::Stopped));
+                    if outcome.as_ref().is_ok_and(|o| !o.duplicate) {
+                        metrics::counter!("switchboard_ingested_total", "channel" => channel.as_str()).increment(1);
+                    }
+                    outcome
+                }
+            });
+        }
+        outcomes
+    }
+
     async fn submit(&self, store: &Store, envelope: InboundEnvelope) -> Submitted {
         if envelope.external_id.is_empty() || envelope.external_id.len() > MAX_EXTERNAL_ID {
-            return Submitted::Done(Err(IngestError::ExternalId));
+            return Submitted::Done(Box::new(Err(IngestError::ExternalId)));
         }
         // A provider's retry storm is answered from the read pool without queueing for the writer.
         let account = ChannelAccountId(envelope.channel_account_id);
         match store.interaction_by_external_id(account, &envelope.external_id).await {
             Ok(Some(existing)) => {
-                return Submitted::Done(Ok(IngestOutcome {
+                let outcome = IngestOutcome {
                     interaction: existing,
                     duplicate: true,
                     conversation_opened: false,
-                }));
+                };
+                return Submitted::Done(Box::new(Ok(outcome)));
             }
             Ok(None) => {}
-            Err(e) => return Submitted::Done(Err(e.into())),
+            Err(e) => return Submitted::Done(Box::new(Err(e.into()))),
         }
         let channel = envelope.channel;
         let (reply, receiver) = oneshot::channel();
         if self.sender.send(Job { envelope, reply }).await.is_err() {
-            return Submitted::Done(Err(IngestError::Stopped));
+            return Submitted::Done(Box::new(Err(IngestError::Stopped)));
         }
         Submitted::Queued(channel, receiver)
     }
@@ -263,9 +274,14 @@ async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Durati
             direction: env.direction,
             occurred_at: env.occurred_at,
             reopen_window,
+            needs_reply: env.needs_reply,
         },
     )
     .await?;
+    let author_agent_id = match &env.agent_extension {
+        Some(extension) => store::agent_by_extension_in(tx, extension).await?,
+        None => None,
+    };
     let html = env.content.html.as_deref().map(sanitize::clean_html);
     let text = env
         .content
@@ -281,7 +297,7 @@ async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Durati
         contact_id,
         handle_id: Some(handle_id),
         direction: env.direction,
-        author_agent_id: None,
+        author_agent_id,
         occurred_at: env.occurred_at,
         subject: env.content.subject.clone(),
         text,

@@ -36,3 +36,5 @@ pub mod startup;
 pub mod store;
 /// Logs and metrics.
 pub mod telemetry;
+/// Phone calls: voice settings, Asterisk CDR import and following.
+pub mod voice;

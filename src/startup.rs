@@ -131,6 +131,7 @@ impl Application {
                 self.client.clone(),
                 shutdown_rx.clone(),
             )),
+            tokio::spawn(crate::voice::run_followers(self.hub.clone(), shutdown_rx.clone())),
         ];
         info!(addr = %self.listener.local_addr().map_err(StartupError::Serve)?, "switchboard listening");
         let served = axum::serve(self.listener, app(self.state))
@@ -169,6 +170,7 @@ async fn bootstrap_admin(store: &Store, settings: &Settings) -> Result<(), Start
             name: "Administrator".into(),
             role: Role::Admin,
             password_hash: Some(hash),
+            extension: None,
         })
         .await
     {

@@ -163,6 +163,11 @@ pub struct InboundEnvelope {
     /// Channel-specific details (call duration and disposition, SMS delivery status, ...).
     pub details: serde_json::Value,
     pub cursor: Option<Cursor>,
+    /// The phone extension of the agent who handled it (a call's answering agent).
+    pub agent_extension: Option<String>,
+    /// Whether someone must answer it. A touchpoint that needs none (an answered call) continues
+    /// an open conversation but never opens or reopens one: a new conversation for it starts resolved.
+    pub needs_reply: bool,
 }
 
 /// A message the hub asks a connector to deliver.

@@ -13,6 +13,8 @@ pub mod envelope;
 pub mod error;
 /// SMS: Twilio's webhooks, signatures and REST API; a generic signed JSON format.
 pub mod sms;
+/// Phone calls: Asterisk and FreeSWITCH CDRs, Twilio call callbacks, one call model.
+pub mod voice;
 /// Outgoing HTTP webhooks signed with HMAC-SHA256: the sender of API-channel accounts.
 pub mod webhook;
 

@@ -112,6 +112,8 @@ struct CreateAgent {
     name: String,
     role: Role,
     password: String,
+    /// The agent's phone extension (digits), for linking calls and screen pops.
+    extension: Option<String>,
 }
 
 async fn create_agent(
@@ -124,6 +126,13 @@ async fn create_agent(
     let name = body.name.trim().to_owned();
     if name.is_empty() {
         return Err(ApiError::field("name", "must not be empty"));
+    }
+    let extension = body.extension.map(|e| e.trim().to_owned());
+    if extension
+        .as_ref()
+        .is_some_and(|e| !(1..=8).contains(&e.len()) || !e.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ApiError::field("extension", "an extension is 1 to 8 digits"));
     }
     let password = body.password;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
@@ -138,6 +147,7 @@ async fn create_agent(
             name,
             role: body.role,
             password_hash: Some(hash),
+            extension,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(agent)))

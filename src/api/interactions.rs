@@ -124,6 +124,8 @@ async fn push(
         attachments: body.attachments,
         details: serde_json::Value::Object(body.details),
         cursor: None,
+        agent_extension: None,
+        needs_reply: true,
     };
     let outcome = state.hub.ingest(&envelope).await?;
     let status = if outcome.duplicate {

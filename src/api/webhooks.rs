@@ -20,12 +20,17 @@ use switchboard_connectors::webhook;
 use super::{ApiError, AppState, parse_id};
 use crate::channels::{SmsProvider, SmsSettings};
 use crate::domain::*;
+use crate::voice::VoiceSettings;
+use switchboard_connectors::voice::twilio::CallStatus;
+use switchboard_connectors::voice::{CallError, CallRecord};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/webhooks/sms/{account}/twilio", post(twilio_inbound))
         .route("/webhooks/sms/{account}/twilio/status", post(twilio_status))
         .route("/webhooks/sms/{account}/generic", post(generic_inbound))
+        .route("/webhooks/voice/{account}/freeswitch", post(freeswitch_cdr))
+        .route("/webhooks/voice/{account}/twilio", post(twilio_call_status))
 }
 
 /// How far a generic webhook's timestamp may be from our clock.
@@ -221,4 +226,122 @@ async fn generic_inbound(
         status,
         Json(serde_json::json!({"duplicate": outcome.duplicate, "interaction_id": outcome.interaction.id})),
     ))
+}
+
+/// The voice account a webhook path names.
+async fn voice_account(state: &AppState, raw_id: &str) -> Result<(ChannelAccount, VoiceSettings), ApiError> {
+    let id: ChannelAccountId = parse_id("account", raw_id)?;
+    let account = match state.hub.store.channel_account(id).await {
+        Err(crate::store::StoreError::NotFound(_)) => return Err(ApiError::NotFound(format!("no voice account {id}"))),
+        other => other?,
+    };
+    if account.kind != ChannelKind::Voice {
+        return Err(ApiError::NotFound(format!("no voice account {id}")));
+    }
+    let settings = VoiceSettings::of(&account)?;
+    Ok((account, settings))
+}
+
+/// Stores a finished call; a call between extensions is acknowledged and skipped.
+async fn ingest_call(
+    state: &AppState,
+    account: &ChannelAccount,
+    settings: &VoiceSettings,
+    call: CallRecord,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    match crate::voice::call_envelope(account, settings, state.hub.settings.contacts.default_region, call) {
+        Ok(envelope) => {
+            let outcome = state.hub.ingest(&envelope).await?;
+            Ok(Json(
+                serde_json::json!({"duplicate": outcome.duplicate, "interaction_id": outcome.interaction.id}),
+            ))
+        }
+        Err(skip @ CallError::Internal { .. }) => Ok(Json(serde_json::json!({"skipped": skip.to_string()}))),
+        Err(CallError::Number { number }) => {
+            Err(ApiError::field("caller", format!("{number:?} is not a phone number")))
+        }
+        Err(CallError::Invalid(reason)) => Err(ApiError::Invalid {
+            field: None,
+            message: reason,
+        }),
+    }
+}
+
+/// A JSON CDR from FreeSWITCH's mod_json_cdr, authenticated with HTTP basic auth whose password
+/// is the account's secret (the module's `cred` parameter). All three of the module's `encode`
+/// settings are understood: raw JSON, `cdr=` URL-encoded, and `cdr=` base64.
+async fn freeswitch_cdr(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (account, settings) = voice_account(&state, &account).await?;
+    if !basic_auth_password(&headers)
+        .is_some_and(|p| bool::from(subtle::ConstantTimeEq::ct_eq(p.as_bytes(), account.secret.as_bytes())))
+    {
+        let mut refused =
+            ApiError::Unauthorized("basic auth with the account's secret as password".into()).into_response();
+        refused.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Basic realm=\"switchboard\""),
+        );
+        return Ok(refused);
+    }
+    let json: Vec<u8> = match content_type(&headers).as_str() {
+        "application/json" => body.to_vec(),
+        "application/x-www-form-urlencoded" => form_field(&body, "cdr")?.into_bytes(),
+        "application/x-www-form-base64-encoded" => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(form_field(&body, "cdr")?.trim())
+                .map_err(|e| ApiError::field("cdr", format!("not base64: {e}")))?
+        }
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "{other:?} is not one of mod_json_cdr's encodings"
+            )));
+        }
+    };
+    let call = switchboard_connectors::voice::freeswitch::parse(&json).map_err(|e| ApiError::Invalid {
+        field: None,
+        message: e.to_string(),
+    })?;
+    Ok(ingest_call(&state, &account, &settings, call).await?.into_response())
+}
+
+fn form_field(body: &[u8], name: &str) -> Result<String, ApiError> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| ApiError::field(name, "is required"))
+}
+
+fn basic_auth_password(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, password)| password.to_owned())
+}
+
+/// Twilio's call status callbacks, signed like its SMS webhooks with the account's secret as
+/// the auth token. Progress reports are acknowledged; a finished call is stored once per CallSid.
+async fn twilio_call_status(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (account, settings) = voice_account(&state, &account).await?;
+    let params = verified_twilio_params(&state, &account, &uri, &headers, &body)?;
+    match switchboard_connectors::voice::twilio::status_callback(&params, now()).map_err(twilio_invalid)? {
+        CallStatus::InProgress { .. } => Ok(StatusCode::NO_CONTENT.into_response()),
+        CallStatus::Finished(call) => Ok(ingest_call(&state, &account, &settings, call).await?.into_response()),
+    }
 }

@@ -42,12 +42,13 @@ pub fn check_settings(kind: ChannelKind, settings: &serde_json::Value) -> Result
             Ok(())
         }
         ChannelKind::Sms => parse::<SmsSettings>(settings)?.check(),
-        // Email, chat and voice accounts get their settings with their connectors.
-        ChannelKind::Email | ChannelKind::Chat | ChannelKind::Voice => Ok(()),
+        ChannelKind::Voice => parse::<crate::voice::VoiceSettings>(settings)?.check(),
+        // Email and chat accounts get their settings with their connectors.
+        ChannelKind::Email | ChannelKind::Chat => Ok(()),
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(settings: &serde_json::Value) -> Result<T, SettingsError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(settings: &serde_json::Value) -> Result<T, SettingsError> {
     serde_path_to_error::deserialize(settings).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {

@@ -105,3 +105,13 @@ pub(crate) fn random_token(bytes: usize) -> String {
     let raw: Vec<u8> = (0..bytes).map(|_| rand::rng().random()).collect();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
+
+impl Store {
+    /// Saves a connector's position on its own, for positions that carry no touchpoint.
+    pub async fn save_cursor(&self, account: ChannelAccountId, cursor: &Cursor) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        save_cursor(&mut tx, account, cursor).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

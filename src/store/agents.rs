@@ -15,6 +15,8 @@ pub struct NewAgent {
     pub role: Role,
     /// An argon2id PHC string.
     pub password_hash: Option<String>,
+    /// The agent's phone extension: calls answered there are linked to them.
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ impl Store {
         let id = AgentId::new();
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "INSERT INTO agents (id, email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO agents (id, email, name, role, password_hash, created_at, extension) VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (email) DO NOTHING",
         )
         .bind(id.to_string())
@@ -52,8 +54,14 @@ impl Store {
         .bind(new.role.as_str())
         .bind(new.password_hash)
         .bind(to_micros(now()))
+        .bind(new.extension.clone())
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(StoreError::from)
+        .map_err(|e| match (e.is_unique_violation(), &new.extension) {
+            (true, Some(ext)) => StoreError::Conflict(format!("extension {ext} belongs to another agent")),
+            (_, _) => e,
+        })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "an agent with email {} exists",
@@ -201,4 +209,14 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         extension: row.opt_text("extension")?,
         presence: row.text("presence")?,
     })
+}
+
+/// The agent at a phone extension, if one is.
+pub(crate) async fn agent_by_extension_in(tx: &mut Tx<'_>, extension: &str) -> Result<Option<AgentId>, StoreError> {
+    sqlx::query_scalar::<Any, String>("SELECT id FROM agents WHERE extension = $1")
+        .bind(extension.to_owned())
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|raw| super::parse_stored("agent id", &raw))
+        .transpose()
 }

@@ -46,6 +46,9 @@ pub(crate) struct PlacementRequest<'a> {
     pub direction: Direction,
     pub occurred_at: OffsetDateTime,
     pub reopen_window: Duration,
+    /// False for a touchpoint nobody must answer (an answered call): it never reopens a
+    /// conversation, and one opened for it starts resolved.
+    pub needs_reply: bool,
 }
 
 /// Picks the conversation a touchpoint continues, or opens one.
@@ -88,7 +91,7 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         }
         let recent = resolved_at.is_some_and(|at| req.occurred_at - at <= req.reopen_window);
         if recent || req.thread_key.is_some() {
-            if req.direction == Direction::Inbound {
+            if req.direction == Direction::Inbound && req.needs_reply {
                 set_status_in(tx, id, ConversationStatus::Resolved, ConversationStatus::Open, None).await?;
                 return Ok(Placement::Reopened(id));
             }
@@ -97,10 +100,15 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
     }
     let id = ConversationId::new();
     let at = to_micros(req.occurred_at);
+    let (status, resolved_at) = if req.needs_reply {
+        ("open", None)
+    } else {
+        ("resolved", Some(at))
+    };
     sqlx::query(
         "INSERT INTO conversations (id, contact_id, channel_account_id, channel, handle_id, status, priority,
-                                    subject, thread_key, opened_at, last_activity_at)
-         VALUES ($1, $2, $3, $4, $5, 'open', 'normal', $6, $7, $8, $8)",
+                                    subject, thread_key, opened_at, last_activity_at, resolved_at)
+         VALUES ($1, $2, $3, $4, $5, $9, 'normal', $6, $7, $8, $8, $10)",
     )
     .bind(id.to_string())
     .bind(req.contact.to_string())
@@ -110,6 +118,8 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
     .bind(req.subject.map(str::to_owned))
     .bind(req.thread_key.map(str::to_owned))
     .bind(at)
+    .bind(status)
+    .bind(resolved_at)
     .execute(&mut **tx)
     .await?;
     record_event(
@@ -123,6 +133,20 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         serde_json::json!({}),
     )
     .await?;
+    if !req.needs_reply {
+        let data = serde_json::json!({"reason": "needs no reply"});
+        record_event(
+            tx,
+            EventKind::ConversationResolved,
+            Some(id),
+            Some(req.contact),
+            None,
+            None,
+            req.occurred_at,
+            data,
+        )
+        .await?;
+    }
     Ok(Placement::Opened(id))
 }
 

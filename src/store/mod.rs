@@ -26,6 +26,7 @@ pub use merges::MergeRecord;
 pub use outbox::{Delivery, OutboxJob};
 
 pub(crate) use accounts::{account_in, random_token, save_cursor};
+pub(crate) use agents::agent_by_extension_in;
 pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
 pub(crate) use conversations::{Placement, PlacementRequest, conversation_in, place, touch};
 pub(crate) use events::record_event;

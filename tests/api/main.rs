@@ -13,3 +13,4 @@ mod operations;
 mod search;
 mod sms;
 mod validation;
+mod voice;

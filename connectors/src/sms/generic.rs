@@ -88,6 +88,8 @@ impl GenericSms {
                 .collect(),
             details: serde_json::Value::Object(details),
             cursor: None,
+            agent_extension: None,
+            needs_reply: true,
         })
     }
 }

@@ -222,6 +222,8 @@ pub fn inbound_envelope(
         attachments,
         details: serde_json::Value::Object(details),
         cursor: None,
+        agent_extension: None,
+        needs_reply: true,
     })
 }
 
