@@ -11,8 +11,34 @@ use crate::domain::*;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HubEvent {
-    InteractionCreated { interaction: Box<Interaction> },
-    ConversationChanged { conversation: Box<Conversation> },
+    InteractionCreated {
+        interaction: Box<Interaction>,
+    },
+    /// A stored interaction changed (a call's late events revised it).
+    InteractionUpdated {
+        interaction: Box<Interaction>,
+    },
+    ConversationChanged {
+        conversation: Box<Conversation>,
+    },
+    /// An incoming call for one agent: the caller's history, shown the moment it rings.
+    ScreenPop {
+        agent_id: AgentId,
+        pop: Box<ScreenPop>,
+    },
+}
+
+/// What an agent's screen shows when a call rings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreenPop {
+    pub call_id: String,
+    /// The caller's number, in E.164 when it parses.
+    pub number: String,
+    /// `None` for a new caller: the console offers to create the contact.
+    pub contact: Option<Contact>,
+    pub open_conversations: Vec<Conversation>,
+    /// The latest touchpoints on every channel, newest first.
+    pub interactions: Vec<Interaction>,
 }
 
 #[derive(Clone)]

@@ -3,12 +3,14 @@
 
 mod accounts;
 mod agents;
+mod calls;
 mod contacts;
 mod conversations;
 mod interactions;
 mod ops;
 mod search;
 mod webhooks;
+mod ws;
 
 use std::sync::Arc;
 
@@ -43,6 +45,8 @@ pub fn app(state: AppState) -> Router {
         .merge(conversations::router())
         .merge(interactions::router())
         .merge(search::router())
+        .merge(calls::router())
+        .merge(ws::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) });
     Router::new()
         .nest("/api/v1", api)

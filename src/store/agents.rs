@@ -220,3 +220,15 @@ pub(crate) async fn agent_by_extension_in(tx: &mut Tx<'_>, extension: &str) -> R
         .map(|raw| super::parse_stored("agent id", &raw))
         .transpose()
 }
+
+impl Store {
+    /// The agent at a phone extension, if any.
+    pub async fn agent_by_extension(&self, extension: &str) -> Result<Option<AgentId>, StoreError> {
+        sqlx::query_scalar::<Any, String>("SELECT id FROM agents WHERE extension = $1")
+            .bind(extension.to_owned())
+            .fetch_optional(self.reader())
+            .await?
+            .map(|raw| super::parse_stored("agent id", &raw))
+            .transpose()
+    }
+}

@@ -260,3 +260,38 @@ pub(crate) async fn interaction_by_external_id_in(
 ) -> Result<Option<Interaction>, StoreError> {
     by_external_id(&mut **tx, account, external_id).await
 }
+
+/// A new account of a touchpoint that was already stored (a call whose late events changed it).
+#[derive(Debug)]
+pub struct Revision {
+    pub occurred_at: OffsetDateTime,
+    pub text: Option<String>,
+    pub details: serde_json::Value,
+    pub author_agent_id: Option<AgentId>,
+}
+
+impl Store {
+    /// Rewrites an interaction's content, with a new change sequence number so the search
+    /// index picks the revision up.
+    pub async fn revise_interaction(&self, id: InteractionId, revision: Revision) -> Result<Interaction, StoreError> {
+        let mut tx = self.begin().await?;
+        let seq = next_seq(&mut tx, 1).await?;
+        let done = sqlx::query(
+            "UPDATE interactions SET occurred_at = $1, body_text = $2, details = $3, author_agent_id = $4, seq = $5 WHERE id = $6",
+        )
+        .bind(to_micros(revision.occurred_at))
+        .bind(revision.text)
+        .bind(revision.details.to_string())
+        .bind(revision.author_agent_id.map(|a| a.to_string()))
+        .bind(seq)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("interaction"));
+        }
+        let revised = by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound("interaction"))?;
+        tx.commit().await?;
+        Ok(revised)
+    }
+}

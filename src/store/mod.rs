@@ -7,6 +7,7 @@
 
 mod accounts;
 mod agents;
+mod calls;
 mod contacts;
 mod conversations;
 mod events;
@@ -18,10 +19,11 @@ mod rows;
 
 pub use accounts::NewChannelAccount;
 pub use agents::{NewAgent, SessionRecord, TokenRecord};
+pub use calls::{CallEvent, CallLeg};
 pub use contacts::{ContactPatch, ContactQuery};
 pub use conversations::ConversationFilter;
 pub use events::EventKind;
-pub use interactions::{NewInteraction, TimelineCursor, TimelineFilter};
+pub use interactions::{NewInteraction, Revision, TimelineCursor, TimelineFilter};
 pub use merges::MergeRecord;
 pub use outbox::{Delivery, OutboxJob};
 

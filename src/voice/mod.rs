@@ -1,9 +1,11 @@
 //! Phone calls in the hub: voice-account settings, Asterisk `Master.csv` import and following,
 //! and turning any source's call record into an envelope for the ingest path.
 
+mod events;
 mod follow;
 mod import;
 
+pub use events::{CallEventError, CallEventOutcome, handle_call_event};
 pub use follow::follow_asterisk_file;
 pub use import::{ImportReport, LineProblem, import_asterisk};
 

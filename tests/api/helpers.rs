@@ -193,6 +193,41 @@ impl TestApp {
         }
     }
 
+    /// Logs in and returns the raw session cookie (`sb_session=…`), for a WebSocket handshake.
+    pub async fn session_cookie(&self, email: &str, password: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// Opens the agent socket with a session cookie, and an Origin when given.
+    pub async fn agent_socket(
+        &self,
+        cookie: &str,
+        origin: Option<&str>,
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+        tokio_tungstenite::tungstenite::Error,
+    > {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("{}/api/v1/ws", self.base.replace("http://", "ws://"))
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+            .await
+            .map(|(socket, _)| socket)
+    }
+
     /// Creates an API-channel account and returns its id.
     pub async fn api_account(&self, name: &str) -> String {
         self.account(json!({"kind": "api", "name": name})).await

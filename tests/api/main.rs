@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod calls;
 mod contacts;
 mod conversations;
 mod fake_twilio;

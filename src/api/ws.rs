@@ -1,0 +1,110 @@
+//! `GET /ws`: the agent's real-time socket. It pushes new and revised interactions, conversation
+//! changes and the agent's own screen pops. The handshake is authenticated like any API call
+//! (the session cookie, from a browser) and refuses a cross-site Origin. A consumer too slow to
+//! keep up is told to resync from the API instead of being buffered without bound.
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use axum::routing::get;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{ApiError, AppState};
+use crate::auth::Principal;
+use crate::bus::HubEvent;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    check_origin(&headers, &state.hub.settings.server.public_url)?;
+    Ok(ws.on_upgrade(move |socket| serve(socket, state, principal)))
+}
+
+/// A browser always sends Origin on a WebSocket handshake; it must be the hub's own page.
+fn check_origin(headers: &HeaderMap, public_url: &str) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map_or("", |(_, rest)| rest)
+        .trim_end_matches('/');
+    let public = public_url.trim_end_matches('/');
+    if origin == public || (!host.is_empty() && origin_host == host) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "origin {origin} may not open an agent socket"
+        )))
+    }
+}
+
+async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
+    let (mut outgoing, mut incoming) = socket.split();
+    let mut events = state.hub.bus.subscribe();
+    let hello = serde_json::json!({"type": "hello", "agent_id": principal.agent_id});
+    if outgoing.send(Message::Text(hello.to_string().into())).await.is_err() {
+        return;
+    }
+    let send = async {
+        loop {
+            let message = match events.recv().await {
+                Ok(HubEvent::ScreenPop { agent_id, .. }) if agent_id != principal.agent_id => continue,
+                Ok(event) => serde_json::to_string(&event).unwrap_or_default(),
+                Err(RecvError::Lagged(missed)) => serde_json::json!({"type": "resync", "missed": missed}).to_string(),
+                Err(RecvError::Closed) => return,
+            };
+            if outgoing.send(Message::Text(message.into())).await.is_err() {
+                return;
+            }
+        }
+    };
+    let receive = async {
+        while let Some(Ok(message)) = incoming.next().await {
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = send => {}
+        _ = receive => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_hubs_own_origin_may_open_a_socket() {
+        let public = "https://hub.example.com";
+        assert!(
+            check_origin(&headers(None, "127.0.0.1:8080"), public).is_ok(),
+            "non-browser clients send no Origin"
+        );
+        assert!(check_origin(&headers(Some("https://hub.example.com"), "10.0.0.5"), public).is_ok());
+        assert!(check_origin(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), public).is_ok());
+        assert!(check_origin(&headers(Some("https://evil.example"), "127.0.0.1:8080"), public).is_err());
+    }
+}
