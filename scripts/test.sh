@@ -43,9 +43,13 @@ tmp=$(mktemp -d -t switchboard-test.XXXXXX)
 # must be able to reach its own subdirectory (traverse, not list).
 chmod 711 "$tmp"
 pg_started=0
+mail_started=0
 
 # Stop everything we started and remove the temp dir, whatever happens.
 cleanup() {
+    if ((mail_started)); then
+        bash scripts/mail-stop.sh "$tmp/mail" || log "warning: could not stop the mail servers"
+    fi
     if ((pg_started)); then
         bash scripts/pg-stop.sh "$tmp/pg" || log "warning: could not stop postgresql"
     fi
@@ -72,10 +76,35 @@ done
 export SWITCHBOARD_TEST_PG_URL=$pg_url
 log "postgresql at $SWITCHBOARD_TEST_PG_URL"
 
+# Mail: dovecot (IMAP, and LMTP for delivery) and the SMTP server in front of
+# it. Tests add users as files in $SWITCHBOARD_TEST_MAIL_DIR/users.d/ and
+# find every message sent over SMTP in $SWITCHBOARD_TEST_MAIL_DIR/smtp-outbox/
+# (see scripts/mail-start.sh).
+mail_env=
+for attempt in 1 2 3; do
+    # Three distinct ports (the kernel may hand out one twice in a row).
+    imap_port=$(free_port)
+    lmtp_port=$(free_port)
+    while [[ $lmtp_port == "$imap_port" ]]; do lmtp_port=$(free_port); done
+    smtp_port=$(free_port)
+    while [[ $smtp_port == "$imap_port" || $smtp_port == "$lmtp_port" ]]; do smtp_port=$(free_port); done
+    mail_started=1
+    if mail_env=$(bash scripts/mail-start.sh "$tmp/mail" "$imap_port" "$lmtp_port" "$smtp_port"); then
+        break
+    fi
+    mail_env=
+    log "mail servers did not start on ports $imap_port, $lmtp_port, $smtp_port (attempt $attempt)"
+    bash scripts/mail-stop.sh "$tmp/mail" || true
+done
+[[ -n $mail_env ]] || { log "error: could not start the mail servers"; exit 1; }
+# Only the export lines; the values are quoted by mail-start.sh.
+eval "$(grep '^export SWITCHBOARD_TEST_' <<<"$mail_env")"
+log "imap at $SWITCHBOARD_TEST_IMAP, smtp at $SWITCHBOARD_TEST_SMTP, mail dir $SWITCHBOARD_TEST_MAIL_DIR"
+
 # --- hook: more test servers go here ---------------------------------------
-# Later: start dovecot (IMAP + LMTP), the SMTP server and chromium the same
-# way: from "$tmp", on ports chosen with free_port, export their addresses
-# for the tests, and stop them (by pid) in cleanup().
+# Later: start chromium the same way: from "$tmp", on a port chosen with
+# free_port, export its address for the tests, and stop it (by pid) in
+# cleanup().
 # ---------------------------------------------------------------------------
 
 status=0

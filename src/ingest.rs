@@ -263,13 +263,28 @@ async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Durati
     let Some((handle_id, contact_id)) = resolve_contact(tx, env).await? else {
         return Ok(Placed::RaceLost);
     };
-    let placement = store::place(
+    let references: Vec<String> = env
+        .threading
+        .references
+        .iter()
+        .chain(env.threading.in_reply_to.iter())
+        .cloned()
+        .collect();
+    let threading = match (env.channel, env.threading.thread_key.as_deref()) {
+        (_, Some(key)) => store::Threading::Key(key),
+        (ChannelKind::Email, None) => store::Threading::Email {
+            references: &references,
+            subject: env.content.subject.as_deref(),
+        },
+        (_, None) => store::Threading::Latest,
+    };
+    let (placement, reason) = store::place(
         tx,
         store::PlacementRequest {
             contact: contact_id,
             handle: handle_id,
             account: &account,
-            thread_key: env.threading.thread_key.as_deref(),
+            threading,
             subject: env.content.subject.as_deref(),
             direction: env.direction,
             occurred_at: env.occurred_at,
@@ -278,6 +293,13 @@ async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Durati
         },
     )
     .await?;
+    let mut details = env.details.clone();
+    if env.channel == ChannelKind::Email
+        && let Some(object) = details.as_object_mut()
+    {
+        // Every threading decision says why, so a wrong one can be understood and fixed.
+        object.insert("threading".into(), serde_json::json!({"reason": reason}));
+    }
     let author_agent_id = match &env.agent_extension {
         Some(extension) => store::agent_by_extension_in(tx, extension).await?,
         None => None,
@@ -302,7 +324,7 @@ async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Durati
         subject: env.content.subject.clone(),
         text,
         html,
-        details: env.details.clone(),
+        details,
         attachments: env.attachments.clone(),
         message_id: env.threading.message_id.clone(),
     };

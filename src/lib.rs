@@ -16,6 +16,8 @@ pub mod channels;
 pub mod cli;
 /// Typed ids, enums and records of the domain.
 pub mod domain;
+/// Email accounts: settings and the IMAP pollers.
+pub mod email;
 /// The hub's services in one handle.
 pub mod hub;
 /// The one ingest path: envelope to contact, conversation and interaction in one transaction.

@@ -60,6 +60,13 @@ impl Hub {
         }
         let id = InteractionId::new();
         let at = now();
+        let threading = match (kind, conversation.channel) {
+            (DraftKind::Reply, ChannelKind::Email) => email_threading(&mut tx, &account, &conversation, id).await?,
+            _ => ThreadingHints {
+                thread_key: conversation.thread_key.clone(),
+                ..Default::default()
+            },
+        };
         let html = draft.html.as_deref().map(sanitize::clean_html);
         let subject = draft
             .subject
@@ -84,7 +91,7 @@ impl Hub {
             html: html.clone(),
             details: serde_json::json!({}),
             attachments: vec![],
-            message_id: None,
+            message_id: threading.message_id.clone(),
         };
         if kind == DraftKind::Reply {
             store::record_event(
@@ -118,10 +125,7 @@ impl Hub {
                     text: Some(draft.text),
                     html,
                 },
-                threading: ThreadingHints {
-                    thread_key: conversation.thread_key.clone(),
-                    ..Default::default()
-                },
+                threading,
                 created_at: at,
             };
             store::enqueue_outbox(&mut tx, &message).await?;
@@ -158,6 +162,39 @@ fn reply_subject(subject: &str) -> String {
     } else {
         format!("Re: {trimmed}")
     }
+}
+
+/// How many earlier Message-IDs a reply's References carries (the first and the latest ones).
+const MAX_REFERENCES: usize = 20;
+
+/// The headers that thread an email reply: our own Message-ID, In-Reply-To the customer's
+/// latest mail, and References to the conversation's messages (RFC 5322 §3.6.4).
+async fn email_threading(
+    tx: &mut store::Tx<'_>,
+    account: &ChannelAccount,
+    conversation: &Conversation,
+    id: InteractionId,
+) -> Result<ThreadingHints, WriteError> {
+    let settings = crate::email::EmailSettings::of(account).map_err(WriteError::Invalid)?;
+    let earlier = store::message_ids_in(tx, conversation.id).await?;
+    let in_reply_to = earlier
+        .iter()
+        .rev()
+        .find(|(direction, _)| *direction == Direction::Inbound)
+        .map(|(_, m)| m.clone());
+    let mut references: Vec<String> = earlier.into_iter().map(|(_, m)| m).collect();
+    if references.len() > MAX_REFERENCES {
+        // Keep the thread's root, drop the middle (RFC 5322 §3.6.4 allows trimming).
+        let tail = references.split_off(references.len() - (MAX_REFERENCES - 1));
+        references.truncate(1);
+        references.extend(tail);
+    }
+    Ok(ThreadingHints {
+        message_id: Some(switchboard_connectors::email::message_id_for(id.0, &settings.address)),
+        in_reply_to,
+        references,
+        thread_key: None,
+    })
 }
 
 #[cfg(test)]

@@ -132,6 +132,7 @@ impl Application {
                 shutdown_rx.clone(),
             )),
             tokio::spawn(crate::voice::run_followers(self.hub.clone(), shutdown_rx.clone())),
+            tokio::spawn(crate::email::run_pollers(self.hub.clone(), shutdown_rx.clone())),
         ];
         info!(addr = %self.listener.local_addr().map_err(StartupError::Serve)?, "switchboard listening");
         let served = axum::serve(self.listener, app(self.state))

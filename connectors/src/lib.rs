@@ -7,6 +7,8 @@
 /// Parsed handles that identify a person on a channel: email addresses, E.164 phone numbers,
 /// chat visitor ids and external system ids.
 pub mod address;
+/// Email: MIME parsing, IMAP fetching and IDLE, SMTP sending with threading headers.
+pub mod email;
 /// The channel-neutral envelope every connector produces, and the outbound message it consumes.
 pub mod envelope;
 /// Errors a connector reports, each saying whether a retry may succeed.

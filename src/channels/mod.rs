@@ -6,6 +6,7 @@ mod sms;
 pub use sms::{SmsProvider, SmsSettings};
 
 use serde::Deserialize;
+use switchboard_connectors::email::smtp::SmtpSender;
 use switchboard_connectors::sms::twilio::TwilioSender;
 use switchboard_connectors::webhook::WebhookSender;
 use switchboard_connectors::{ConnectorError, OutboundMessage, OutboundSender};
@@ -43,8 +44,9 @@ pub fn check_settings(kind: ChannelKind, settings: &serde_json::Value) -> Result
         }
         ChannelKind::Sms => parse::<SmsSettings>(settings)?.check(),
         ChannelKind::Voice => parse::<crate::voice::VoiceSettings>(settings)?.check(),
-        // Email and chat accounts get their settings with their connectors.
-        ChannelKind::Email | ChannelKind::Chat => Ok(()),
+        ChannelKind::Email => parse::<crate::email::EmailSettings>(settings).map(drop),
+        // Chat accounts get their settings with their connector.
+        ChannelKind::Chat => Ok(()),
     }
 }
 
@@ -76,6 +78,7 @@ pub(crate) fn http_url(raw: &str) -> Result<reqwest::Url, String> {
 pub enum ChannelSender {
     Webhook(WebhookSender),
     Twilio(TwilioSender),
+    Smtp(SmtpSender),
 }
 
 impl ChannelSender {
@@ -83,6 +86,7 @@ impl ChannelSender {
         match self {
             Self::Webhook(sender) => sender.send(message).await,
             Self::Twilio(sender) => sender.send(message).await,
+            Self::Smtp(sender) => sender.send(message).await,
         }
     }
 }
@@ -92,7 +96,8 @@ pub fn delivers(account: &ChannelAccount) -> bool {
     match account.kind {
         ChannelKind::Api => account.settings.get("webhook_url").is_some_and(|u| u.is_string()),
         ChannelKind::Sms => SmsSettings::of(account).is_ok_and(|s| s.provider == SmsProvider::Twilio),
-        ChannelKind::Email | ChannelKind::Chat | ChannelKind::Voice => false,
+        ChannelKind::Email => crate::email::EmailSettings::of(account).is_ok_and(|s| s.smtp_host.is_some()),
+        ChannelKind::Chat | ChannelKind::Voice => false,
     }
 }
 
@@ -132,6 +137,14 @@ pub fn sender(
         ChannelKind::Sms => {
             let settings = SmsSettings::of(account).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
             settings.twilio_sender(account, client, public_url)
+        }
+        ChannelKind::Email => {
+            let settings =
+                crate::email::EmailSettings::of(account).map_err(|e| ConnectorError::Invalid(e.to_string()))?;
+            let config = settings
+                .smtp(account)
+                .ok_or_else(|| ConnectorError::Invalid("the email account has no smtp_host".into()))?;
+            Ok(ChannelSender::Smtp(SmtpSender::new(&config)?))
         }
         other => Err(ConnectorError::Invalid(format!("{other} accounts cannot send yet"))),
     }

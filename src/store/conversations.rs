@@ -41,7 +41,7 @@ pub(crate) struct PlacementRequest<'a> {
     pub contact: ContactId,
     pub handle: HandleId,
     pub account: &'a ChannelAccount,
-    pub thread_key: Option<&'a str>,
+    pub threading: Threading<'a>,
     pub subject: Option<&'a str>,
     pub direction: Direction,
     pub occurred_at: OffsetDateTime,
@@ -51,35 +51,97 @@ pub(crate) struct PlacementRequest<'a> {
     pub needs_reply: bool,
 }
 
-/// Picks the conversation a touchpoint continues, or opens one.
+/// How a touchpoint finds the conversation it continues.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Threading<'a> {
+    /// The contact's latest conversation on the same account (chat, SMS, calls).
+    Latest,
+    /// An explicit key chosen by the sending system: same key, same conversation.
+    Key(&'a str),
+    /// Email (JWZ, scoped to the sender's contact): the conversation holding the nearest of the
+    /// Message-IDs the mail answers; only a mail without any reply headers may continue the
+    /// latest conversation with the same subject.
+    Email {
+        references: &'a [String],
+        subject: Option<&'a str>,
+    },
+}
+
+/// Picks the conversation a touchpoint continues, or opens one, and says why.
 ///
-/// An explicit thread key wins. Otherwise the contact's latest conversation on the same account
-/// continues if it is not resolved; a resolved one is reopened by an inbound touchpoint within
-/// the reopen window (Zendesk's and Chatwoot's behaviour), and anything else opens a new one.
-pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<Placement, StoreError> {
-    let latest = match req.thread_key {
-        Some(key) => {
-            sqlx::query(
-                "SELECT id, status, resolved_at FROM conversations
-                 WHERE channel_account_id = $1 AND thread_key = $2 AND contact_id = $3
-                 ORDER BY last_activity_at DESC LIMIT 1",
-            )
+/// A conversation found by an explicit link (thread key, email reference) continues even when
+/// resolved, reopening it for an inbound message that needs a reply. Otherwise an unresolved
+/// conversation continues; a resolved one is reopened by an inbound message within the reopen
+/// window (Zendesk's and Chatwoot's behaviour); anything else opens a new conversation.
+pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<(Placement, &'static str), StoreError> {
+    let conversation_row = "SELECT c.id, c.status, c.resolved_at FROM conversations c";
+    let (latest, reason, linked) = match req.threading {
+        Threading::Key(key) => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{conversation_row} WHERE c.channel_account_id = $1 AND c.thread_key = $2 AND c.contact_id = $3
+                 ORDER BY c.last_activity_at DESC LIMIT 1"
+            )))
             .bind(req.account.id.to_string())
             .bind(key.to_owned())
             .bind(req.contact.to_string())
             .fetch_optional(&mut **tx)
-            .await?
+            .await?;
+            (row, "thread key", true)
         }
-        None => {
-            sqlx::query(
-                "SELECT id, status, resolved_at FROM conversations
-                 WHERE contact_id = $1 AND channel_account_id = $2
-                 ORDER BY last_activity_at DESC LIMIT 1",
-            )
+        Threading::Email { references, .. } if !references.is_empty() => {
+            let mut found = None;
+            for reference in references.iter().rev() {
+                found = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{conversation_row} JOIN interactions i ON i.conversation_id = c.id
+                     WHERE i.message_id = $1 AND i.contact_id = $2 AND i.channel_account_id = $3 LIMIT 1"
+                )))
+                .bind(reference.clone())
+                .bind(req.contact.to_string())
+                .bind(req.account.id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+                if found.is_some() {
+                    break;
+                }
+            }
+            (found, "references", true)
+        }
+        Threading::Email { subject, .. } => {
+            let wanted = subject.map(normalize_subject).unwrap_or_default();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{conversation_row} WHERE c.contact_id = $1 AND c.channel_account_id = $2
+                 ORDER BY c.last_activity_at DESC LIMIT 20"
+            )))
+            .bind(req.contact.to_string())
+            .bind(req.account.id.to_string())
+            .fetch_all(&mut **tx)
+            .await?;
+            let mut found = None;
+            if !wanted.is_empty() {
+                for row in rows {
+                    let id: ConversationId = row.parsed("id")?;
+                    let subject: Option<String> = sqlx::query_scalar("SELECT subject FROM conversations WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    if subject.as_deref().map(normalize_subject).as_deref() == Some(wanted.as_str()) {
+                        found = Some(row);
+                        break;
+                    }
+                }
+            }
+            (found, "subject", false)
+        }
+        Threading::Latest => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{conversation_row} WHERE c.contact_id = $1 AND c.channel_account_id = $2
+                 ORDER BY c.last_activity_at DESC LIMIT 1"
+            )))
             .bind(req.contact.to_string())
             .bind(req.account.id.to_string())
             .fetch_optional(&mut **tx)
-            .await?
+            .await?;
+            (row, "latest conversation", false)
         }
     };
     if let Some(row) = latest {
@@ -87,15 +149,15 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         let status: ConversationStatus = row.parsed("status")?;
         let resolved_at = row.opt_time("resolved_at")?;
         if status != ConversationStatus::Resolved {
-            return Ok(Placement::Existing(id));
+            return Ok((Placement::Existing(id), reason));
         }
         let recent = resolved_at.is_some_and(|at| req.occurred_at - at <= req.reopen_window);
-        if recent || req.thread_key.is_some() {
+        if recent || linked {
             if req.direction == Direction::Inbound && req.needs_reply {
                 set_status_in(tx, id, ConversationStatus::Resolved, ConversationStatus::Open, None).await?;
-                return Ok(Placement::Reopened(id));
+                return Ok((Placement::Reopened(id), reason));
             }
-            return Ok(Placement::Existing(id));
+            return Ok((Placement::Existing(id), reason));
         }
     }
     let id = ConversationId::new();
@@ -116,7 +178,10 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
     .bind(req.account.kind.as_str())
     .bind(req.handle.to_string())
     .bind(req.subject.map(str::to_owned))
-    .bind(req.thread_key.map(str::to_owned))
+    .bind(match req.threading {
+        Threading::Key(key) => Some(key.to_owned()),
+        _ => None,
+    })
     .bind(at)
     .bind(status)
     .bind(resolved_at)
@@ -147,7 +212,34 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         )
         .await?;
     }
-    Ok(Placement::Opened(id))
+    Ok((Placement::Opened(id), "new conversation"))
+}
+
+/// A subject without reply and forward prefixes (`Re:`, `RE[2]:`, `Fwd:`, `AW:`, `RV:`, …), in
+/// lower case, for comparing threads.
+pub(crate) fn normalize_subject(subject: &str) -> String {
+    let mut rest = subject.trim();
+    while let Some(tail) = strip_reply_prefix(rest) {
+        rest = tail.trim_start();
+    }
+    rest.to_lowercase()
+}
+
+/// `rest` after one leading `Re:`-like prefix, matched on the original text so byte offsets
+/// stay valid whatever case mapping would do to other characters.
+fn strip_reply_prefix(rest: &str) -> Option<&str> {
+    const PREFIXES: [&str; 10] = ["res", "re", "fwd", "fw", "aw", "rv", "sv", "tr", "wg", "enc"];
+    PREFIXES.iter().find_map(|prefix| {
+        let head = rest.get(..prefix.len())?;
+        if !head.eq_ignore_ascii_case(prefix) {
+            return None;
+        }
+        let mut after = &rest[prefix.len()..];
+        if let Some(counted) = after.strip_prefix('[') {
+            after = &counted[counted.find(']')? + 1..];
+        }
+        after.trim_start().strip_prefix(':')
+    })
 }
 
 /// Moves the conversation's activity clock forward (never back, for late-arriving touchpoints).
@@ -312,4 +404,35 @@ pub(crate) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreE
         last_activity_at: row.time("last_activity_at")?,
         resolved_at: row.opt_time("resolved_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_subject;
+
+    #[test]
+    fn reply_and_forward_prefixes_in_several_languages_are_ignored() {
+        for subject in [
+            "Pedido 123",
+            "Re: Pedido 123",
+            "RE: re: Pedido 123",
+            "Fwd: RE[2]: Pedido 123",
+            "AW: Pedido 123",
+            "RV: Pedido 123",
+            "  re :Pedido 123",
+        ] {
+            assert_eq!(normalize_subject(subject), "pedido 123", "{subject}");
+        }
+        assert_eq!(
+            normalize_subject("Regalo"),
+            "regalo",
+            "a word starting with re is not a prefix"
+        );
+        assert_eq!(
+            normalize_subject("Re[ẞ]: x"),
+            "x",
+            "a counted prefix with odd bytes is cut without panicking"
+        );
+        assert_eq!(normalize_subject("ẞ Re: x"), "ß re: x");
+    }
 }

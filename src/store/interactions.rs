@@ -295,3 +295,20 @@ impl Store {
         Ok(revised)
     }
 }
+
+/// The Message-IDs of a conversation's mails, oldest first, with their directions.
+pub(crate) async fn message_ids_in(
+    tx: &mut Tx<'_>,
+    conversation: ConversationId,
+) -> Result<Vec<(Direction, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT direction, message_id FROM interactions WHERE conversation_id = $1 AND message_id IS NOT NULL
+         ORDER BY occurred_at, seq",
+    )
+    .bind(conversation.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.parsed("direction")?, r.text("message_id")?)))
+        .collect()
+}

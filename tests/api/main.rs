@@ -8,6 +8,7 @@ mod auth;
 mod calls;
 mod contacts;
 mod conversations;
+mod email;
 mod fake_twilio;
 mod ingest;
 mod operations;

@@ -1,0 +1,181 @@
+//! An IMAP session for ingesting one mailbox (RFC 3501): log in over plain TCP or TLS, select
+//! the mailbox, fetch every message above a UID without marking it seen (`BODY.PEEK[]`), and
+//! wait for new mail with IDLE (RFC 2177) where the server offers it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use futures::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::ConnectorError;
+
+/// Any byte stream an IMAP session can run over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+
+type Session = async_imap::Session<Box<dyn Io>>;
+
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    /// Implicit TLS (port 993); plain otherwise.
+    pub tls: bool,
+    pub username: String,
+    pub password: String,
+    pub mailbox: String,
+}
+
+/// What SELECT reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxState {
+    pub uid_validity: u32,
+    pub uid_next: Option<u32>,
+    pub exists: u32,
+}
+
+/// A logged-in session with the configured mailbox selected.
+pub struct ImapConnection {
+    session: Session,
+    mailbox: String,
+    pub state: MailboxState,
+    pub supports_idle: bool,
+}
+
+/// Fetch at most this many messages per round trip.
+pub const FETCH_BATCH: u32 = 200;
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn transport(what: &str, e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Transport(format!("imap {what}: {e}"))
+}
+
+impl ImapConnection {
+    pub async fn connect(config: &ImapConfig) -> Result<Self, ConnectorError> {
+        let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((config.host.as_str(), config.port)))
+            .await
+            .map_err(|e| transport("connect", e))?
+            .map_err(|e| transport("connect", e))?;
+        let stream: Box<dyn Io> = if config.tls {
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            let tls = tokio_rustls::rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(config.host.clone())
+                .map_err(|e| transport("server name", e))?;
+            Box::new(
+                tokio_rustls::TlsConnector::from(Arc::new(tls))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| transport("tls", e))?,
+            )
+        } else {
+            Box::new(tcp)
+        };
+        let mut client = async_imap::Client::new(stream);
+        // The server speaks first (RFC 3501 §7.1.1); the session must not read it as a reply.
+        client
+            .read_response()
+            .await
+            .map_err(|e| transport("greeting", e))?
+            .ok_or_else(|| transport("greeting", "connection closed"))?;
+        let mut session = client
+            .login(&config.username, &config.password)
+            .await
+            .map_err(|(e, _)| match e {
+                async_imap::error::Error::No(reason) | async_imap::error::Error::Bad(reason) => {
+                    ConnectorError::PeerRejected {
+                        status: 0,
+                        detail: format!("imap login refused: {reason}"),
+                    }
+                }
+                other => transport("login", other),
+            })?;
+        let supports_idle = session.capabilities().await.map(|c| c.has_str("IDLE")).unwrap_or(false);
+        let mailbox = session
+            .select(&config.mailbox)
+            .await
+            .map_err(|e| transport("select", e))?;
+        let state = MailboxState {
+            uid_validity: mailbox
+                .uid_validity
+                .ok_or_else(|| transport("select", "the server reported no UIDVALIDITY"))?,
+            uid_next: mailbox.uid_next,
+            exists: mailbox.exists,
+        };
+        Ok(Self {
+            session,
+            mailbox: config.mailbox.clone(),
+            state,
+            supports_idle,
+        })
+    }
+
+    /// The raw messages with a UID above `after`, oldest first, at most [`FETCH_BATCH`].
+    pub async fn fetch_after(&mut self, after: u32) -> Result<Vec<(u32, Vec<u8>)>, ConnectorError> {
+        let first = after.saturating_add(1);
+        let last = first.saturating_add(FETCH_BATCH - 1);
+        let fetches = self
+            .session
+            .uid_fetch(format!("{first}:{last}"), "(UID BODY.PEEK[])")
+            .await
+            .map_err(|e| transport("fetch", e))?;
+        let all: Vec<_> = tokio::time::timeout(TIMEOUT, fetches.try_collect())
+            .await
+            .map_err(|e| transport("fetch", e))?
+            .map_err(|e| transport("fetch", e))?;
+        let mut messages: Vec<(u32, Vec<u8>)> = all
+            .iter()
+            // `n:m` may answer with the last message even when it is below n (RFC 3501 §6.4.8).
+            .filter_map(|f| Some((f.uid.filter(|uid| *uid > after)?, f.body()?.to_vec())))
+            .collect();
+        messages.sort_by_key(|(uid, _)| *uid);
+        Ok(messages)
+    }
+
+    /// Waits up to `wait` for the mailbox to change: with IDLE when offered, else by sleeping.
+    /// Returns the connection for further use.
+    pub async fn wait_for_change(self, wait: Duration) -> Result<Self, ConnectorError> {
+        if !self.supports_idle {
+            tokio::time::sleep(wait).await;
+            return Ok(self);
+        }
+        let Self {
+            session,
+            mailbox,
+            state,
+            supports_idle,
+        } = self;
+        let mut idle = session.idle();
+        idle.init().await.map_err(|e| transport("idle", e))?;
+        let (waiting, _stop) = idle.wait_with_timeout(wait);
+        let outcome = waiting.await.map_err(|e| transport("idle", e))?;
+        let mut session = idle.done().await.map_err(|e| transport("idle done", e))?;
+        if !matches!(outcome, IdleResponse::Timeout) {
+            tracing::debug!(mailbox = %mailbox, "imap idle woke");
+        }
+        // Re-select to refresh EXISTS and notice a changed UIDVALIDITY.
+        let selected = session.select(&mailbox).await.map_err(|e| transport("select", e))?;
+        let state = MailboxState {
+            uid_validity: selected.uid_validity.unwrap_or(state.uid_validity),
+            uid_next: selected.uid_next,
+            exists: selected.exists,
+        };
+        Ok(Self {
+            session,
+            mailbox,
+            state,
+            supports_idle,
+        })
+    }
+
+    pub async fn logout(mut self) {
+        let _ = self.session.logout().await;
+    }
+}

@@ -1,0 +1,262 @@
+//! Raw RFC 5322 messages into envelopes, with mail-parser: bodies in any charset (ISO-8859-1 and
+//! Windows-1252 read correctly), RFC 2047 encoded headers, attachments and inline `cid:` parts.
+//! The external id is the Message-ID, so the same mail fetched twice (after a UIDVALIDITY change,
+//! or from two folders) is stored once; a message without one is keyed by the hash of its bytes.
+
+use mail_parser::{MessageParser, MimeHeaders};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::normalize_message_id;
+use crate::address::{EmailAddress, Handle};
+use crate::envelope::{AttachmentMeta, ChannelKind, Content, Direction, InboundEnvelope, ThreadingHints};
+
+/// One attachment with its bytes (absent when over the size limit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    pub meta: AttachmentMeta,
+    /// The part's Content-ID, for `cid:` references from the HTML body.
+    pub content_id: Option<String>,
+    pub bytes: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParsedEmail {
+    pub envelope: InboundEnvelope,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MimeError {
+    #[error("not an email message")]
+    Unparseable,
+    #[error("the message has no From address")]
+    NoSender,
+    #[error("the From address {0:?} is not a valid email address")]
+    BadSender(String),
+}
+
+/// A Date header further in the future than this is not believed.
+const MAX_CLOCK_SKEW: time::Duration = time::Duration::days(1);
+
+pub fn parse(
+    raw: &[u8],
+    channel_account_id: Uuid,
+    received_at: OffsetDateTime,
+    max_attachment_bytes: usize,
+) -> Result<ParsedEmail, MimeError> {
+    let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
+    let from = message.from().and_then(|f| f.first()).ok_or(MimeError::NoSender)?;
+    let address = from.address().ok_or(MimeError::NoSender)?;
+    let sender = EmailAddress::parse(address).map_err(|_| MimeError::BadSender(address.to_owned()))?;
+    let message_id = message.message_id().and_then(normalize_message_id);
+    let external_id = message_id
+        .clone()
+        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw))));
+    let in_reply_to = message.in_reply_to().as_text().and_then(normalize_message_id);
+    let references = match message.references().as_text_list() {
+        Some(list) => list.iter().filter_map(|r| normalize_message_id(r)).collect(),
+        None => message
+            .references()
+            .as_text()
+            .and_then(normalize_message_id)
+            .into_iter()
+            .collect(),
+    };
+    let occurred_at = message
+        .date()
+        .and_then(|d| OffsetDateTime::from_unix_timestamp(d.to_timestamp()).ok())
+        .filter(|d| *d <= received_at + MAX_CLOCK_SKEW)
+        .unwrap_or(received_at);
+    let html = message
+        .html_part(0)
+        .filter(|p| p.is_text_html())
+        .and_then(|p| p.text_contents())
+        .map(str::to_owned);
+    let text = message
+        .text_part(0)
+        .filter(|p| !p.is_text_html())
+        .and_then(|p| p.text_contents())
+        .map(str::to_owned);
+    let mut attachments = Vec::new();
+    let mut omitted = Vec::new();
+    for part in message.attachments() {
+        let content_type = part
+            .content_type()
+            .map(|ct| match ct.subtype() {
+                Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                None => ct.ctype().to_owned(),
+            })
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let size = part.contents().len();
+        let name = part.attachment_name().map(str::to_owned);
+        let fits = size <= max_attachment_bytes;
+        if !fits {
+            omitted.push(serde_json::json!({"name": name, "size": size, "reason": "larger than the attachment limit"}));
+        }
+        attachments.push(Attachment {
+            meta: AttachmentMeta {
+                name,
+                content_type,
+                size: Some(size as u64),
+                url: None,
+            },
+            content_id: part.content_id().map(|c| c.trim_matches(['<', '>']).to_owned()),
+            bytes: fits.then(|| part.contents().to_vec()),
+        });
+    }
+    let addresses = |list: Option<&mail_parser::Address>| -> Vec<String> {
+        list.map(|a| a.iter().filter_map(|addr| addr.address().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let mut details = serde_json::json!({"to": addresses(message.to()), "cc": addresses(message.cc())});
+    if !omitted.is_empty() {
+        details["attachments_omitted"] = serde_json::Value::Array(omitted);
+    }
+    let envelope = InboundEnvelope {
+        channel_account_id,
+        channel: ChannelKind::Email,
+        external_id,
+        direction: Direction::Inbound,
+        contact: Handle::Email(sender),
+        contact_name: from.name().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
+        occurred_at,
+        threading: ThreadingHints {
+            message_id,
+            in_reply_to,
+            references,
+            thread_key: None,
+        },
+        content: Content {
+            subject: message.subject().map(str::to_owned),
+            text,
+            html,
+        },
+        attachments: attachments.iter().map(|a| a.meta.clone()).collect(),
+        details,
+        cursor: None,
+        agent_extension: None,
+        needs_reply: true,
+    };
+    Ok(ParsedEmail { envelope, attachments })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_fixture(raw: &[u8]) -> ParsedEmail {
+        parse(raw, Uuid::nil(), OffsetDateTime::now_utc(), 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn a_latin1_message_with_encoded_headers_reads_correctly() {
+        let raw = b"From: =?ISO-8859-1?Q?Jos=E9_Mu=F1oz?= <Jose.Munoz@Example.ES>\r\n\
+To: soporte@tienda.es\r\n\
+Subject: =?ISO-8859-1?Q?Factura_de_se=F1al?=\r\n\
+Message-ID: <m1@example.es>\r\n\
+Date: Mon, 02 Mar 2026 10:00:00 +0100\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=ISO-8859-1\r\n\
+Content-Transfer-Encoding: 8bit\r\n\
+\r\n\
+No funciona el tel\xe9fono desde el mi\xe9rcoles. \xbfPueden ayudarme?\r\n";
+        let email = parse_fixture(raw);
+        let env = &email.envelope;
+        assert_eq!(env.contact.to_string(), "email:jose.munoz@example.es");
+        assert_eq!(env.contact_name.as_deref(), Some("José Muñoz"));
+        assert_eq!(env.content.subject.as_deref(), Some("Factura de señal"));
+        assert_eq!(
+            env.content.text.as_deref().map(str::trim),
+            Some("No funciona el teléfono desde el miércoles. ¿Pueden ayudarme?")
+        );
+        assert_eq!(env.external_id, "<m1@example.es>");
+        assert_eq!(env.occurred_at.unix_timestamp(), 1_772_442_000);
+        assert_eq!(env.content.html, None);
+    }
+
+    #[test]
+    fn windows_1252_quotes_and_euro_signs_survive() {
+        let raw = b"From: ana@example.es\r\nSubject: Presupuesto\r\nContent-Type: text/plain; charset=windows-1252\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\n=93Precio=94: 120 =80 =96 sin IVA\r\n";
+        let email = parse_fixture(raw);
+        assert_eq!(
+            email.envelope.content.text.as_deref().map(str::trim),
+            Some("\u{201c}Precio\u{201d}: 120 \u{20ac} \u{2013} sin IVA")
+        );
+        assert!(
+            email.envelope.external_id.starts_with("sha256:"),
+            "no Message-ID: keyed by content"
+        );
+    }
+
+    #[test]
+    fn a_reply_carries_its_threading_headers_and_an_html_alternative() {
+        let raw = b"From: \"Ana\" <ana@example.es>\r\nTo: soporte@tienda.es\r\nSubject: Re: Pedido 123\r\n\
+Message-ID: <r2@example.es>\r\nIn-Reply-To: <0190@tienda.es>\r\nReferences: <m1@example.es> <0190@tienda.es>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSigue sin llegar\r\n\
+--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Sigue <b>sin</b> llegar</p><script>x()</script>\r\n--b--\r\n";
+        let env = parse_fixture(raw).envelope;
+        assert_eq!(env.threading.in_reply_to.as_deref(), Some("<0190@tienda.es>"));
+        assert_eq!(
+            env.threading.references,
+            vec!["<m1@example.es>".to_owned(), "<0190@tienda.es>".to_owned()]
+        );
+        assert_eq!(env.content.text.as_deref().map(str::trim), Some("Sigue sin llegar"));
+        assert!(
+            env.content.html.as_deref().unwrap().contains("<b>sin</b>"),
+            "raw HTML is kept for the hub to sanitise"
+        );
+    }
+
+    #[test]
+    fn attachments_and_inline_images_are_kept_within_the_limit() {
+        let raw = b"From: ana@example.es\r\nSubject: Fotos\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n\
+--m\r\nContent-Type: text/plain\r\n\r\nAdjunto la foto\r\n\
+--m\r\nContent-Type: image/png; name=\"da\xc3\xb1o.png\"\r\nContent-Disposition: attachment; filename=\"da\xc3\xb1o.png\"\r\nContent-ID: <img1@x>\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n\
+--m\r\nContent-Type: application/pdf; name=big.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IKNSAwIG9iago=\r\n--m--\r\n";
+        let email = parse(raw, Uuid::nil(), OffsetDateTime::now_utc(), 10).unwrap();
+        assert_eq!(email.attachments.len(), 2);
+        let png = &email.attachments[0];
+        assert_eq!(png.meta.name.as_deref(), Some("daño.png"));
+        assert_eq!(png.meta.content_type, "image/png");
+        assert_eq!(png.content_id.as_deref(), Some("img1@x"));
+        assert_eq!(png.bytes.as_deref(), Some(&b"\x89PNG\r\n\x1a\n"[..]));
+        assert_eq!(email.attachments[1].bytes, None, "over the limit: metadata only");
+        assert_eq!(email.envelope.details["attachments_omitted"][0]["name"], "big.pdf");
+    }
+
+    #[test]
+    fn messages_without_a_usable_sender_are_refused() {
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(
+            parse(b"Subject: x\r\n\r\nbody", Uuid::nil(), now, 0).unwrap_err(),
+            MimeError::NoSender
+        );
+        assert_eq!(
+            parse(b"From: not an address\r\n\r\nbody", Uuid::nil(), now, 0).unwrap_err(),
+            MimeError::NoSender
+        );
+        assert!(matches!(
+            parse(b"From: <a@@b>\r\n\r\nbody", Uuid::nil(), now, 0),
+            Err(MimeError::BadSender(_) | MimeError::NoSender)
+        ));
+        assert_eq!(parse(b"", Uuid::nil(), now, 0).unwrap_err(), MimeError::Unparseable);
+    }
+
+    #[test]
+    fn a_date_far_in_the_future_is_not_believed() {
+        let now = OffsetDateTime::from_unix_timestamp(1_772_442_000).unwrap();
+        let env = parse(
+            b"From: a@b.es\r\nDate: Fri, 01 Jan 2100 00:00:00 +0000\r\n\r\nx",
+            Uuid::nil(),
+            now,
+            0,
+        )
+        .unwrap()
+        .envelope;
+        assert_eq!(env.occurred_at, now);
+    }
+}

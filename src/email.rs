@@ -1,0 +1,226 @@
+//! Email accounts in the hub: settings, and one IMAP poller per account that fetches everything
+//! above its saved UID, ingests it with the cursor in the same transaction, then waits with IDLE
+//! (or sleeps, without IDLE) and goes on; after any failure it reconnects with backoff and
+//! backfills what arrived meanwhile. A changed UIDVALIDITY restarts from the first message; the
+//! Message-ID keys make that a re-match, not a re-import.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Deserialize;
+use switchboard_connectors::email::imap::{ImapConfig, ImapConnection};
+use switchboard_connectors::email::mime;
+use switchboard_connectors::email::smtp::{SmtpConfig, SmtpSecurity};
+use switchboard_connectors::{ConnectorError, Cursor, EmailAddress};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::channels::SettingsError;
+use crate::domain::*;
+use crate::hub::Hub;
+
+/// Settings of an email account. Its secret is the mailbox password (IMAP and SMTP).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// The inbox's address: replies come from it.
+    pub address: EmailAddress,
+    pub from_name: Option<String>,
+    pub imap_host: Option<String>,
+    #[serde(default = "imaps")]
+    pub imap_port: u16,
+    #[serde(default = "yes")]
+    pub imap_tls: bool,
+    /// Defaults to the address.
+    pub username: Option<String>,
+    #[serde(default = "inbox")]
+    pub mailbox: String,
+    pub smtp_host: Option<String>,
+    #[serde(default = "submission")]
+    pub smtp_port: u16,
+    #[serde(default = "starttls")]
+    pub smtp_security: SmtpSecurity,
+    /// How long one IDLE (or, without IDLE, one sleep) lasts before checking again.
+    #[serde(default = "idle_secs")]
+    pub idle_seconds: u64,
+    /// Attachments larger than this keep only their metadata.
+    #[serde(default = "attachment_limit")]
+    pub max_attachment_bytes: usize,
+}
+
+fn imaps() -> u16 {
+    993
+}
+fn submission() -> u16 {
+    587
+}
+fn yes() -> bool {
+    true
+}
+fn inbox() -> String {
+    "INBOX".into()
+}
+fn starttls() -> SmtpSecurity {
+    SmtpSecurity::Starttls
+}
+fn idle_secs() -> u64 {
+    300
+}
+fn attachment_limit() -> usize {
+    10 << 20
+}
+
+impl EmailSettings {
+    pub fn of(account: &ChannelAccount) -> Result<Self, SettingsError> {
+        crate::channels::parse(&account.settings)
+    }
+
+    fn username(&self) -> String {
+        self.username.clone().unwrap_or_else(|| self.address.to_string())
+    }
+
+    pub fn imap(&self, account: &ChannelAccount) -> Option<ImapConfig> {
+        Some(ImapConfig {
+            host: self.imap_host.clone()?,
+            port: self.imap_port,
+            tls: self.imap_tls,
+            username: self.username(),
+            password: account.secret.clone(),
+            mailbox: self.mailbox.clone(),
+        })
+    }
+
+    pub fn smtp(&self, account: &ChannelAccount) -> Option<SmtpConfig> {
+        Some(SmtpConfig {
+            host: self.smtp_host.clone()?,
+            port: self.smtp_port,
+            security: self.smtp_security,
+            username: Some(self.username()),
+            password: Some(account.secret.clone()),
+            from: self.address.clone(),
+            from_name: self.from_name.clone(),
+        })
+    }
+}
+
+/// How often new email accounts are looked for.
+const SCAN: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Starts a poller for every email account with an IMAP host, including ones created while
+/// running, and waits for them at shutdown.
+pub async fn run_pollers(hub: Hub, mut shutdown: watch::Receiver<bool>) {
+    let mut polled = HashSet::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        match hub.store.channel_accounts().await {
+            Ok(accounts) => {
+                for account in accounts.into_iter().filter(|a| a.kind == ChannelKind::Email) {
+                    let Ok(settings) = EmailSettings::of(&account) else {
+                        continue;
+                    };
+                    if settings.imap(&account).is_some() && polled.insert(account.id) {
+                        tasks.spawn(poll_account(hub.clone(), account, settings, shutdown.clone()));
+                    }
+                }
+            }
+            Err(error) => warn!(%error, "cannot list email accounts"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SCAN) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Keeps one mailbox ingested until shutdown, reconnecting with backoff after failures.
+async fn poll_account(hub: Hub, account: ChannelAccount, settings: EmailSettings, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let session = tokio::select! {
+            result = sync_mailbox(&hub, &account, &settings) => result,
+            _ = shutdown.changed() => return,
+        };
+        let Err(error) = session;
+        warn!(account = %account.id, %error, retry_in_s = backoff.as_secs(), "imap session ended; reconnecting");
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One IMAP session: backfill, then wait for and ingest new mail, until something fails.
+async fn sync_mailbox(
+    hub: &Hub,
+    account: &ChannelAccount,
+    settings: &EmailSettings,
+) -> Result<std::convert::Infallible, ConnectorError> {
+    let config = settings
+        .imap(account)
+        .ok_or_else(|| ConnectorError::Invalid("no imap_host".into()))?;
+    let stream = format!("imap:{}", config.mailbox);
+    let mut connection = ImapConnection::connect(&config).await?;
+    info!(account = %account.id, mailbox = %config.mailbox, idle = connection.supports_idle, "imap connected");
+    loop {
+        let saved = hub
+            .store
+            .cursor(account.id, &stream)
+            .await
+            .map_err(|e| ConnectorError::Transport(e.to_string()))?;
+        let validity = connection.state.uid_validity;
+        let mut last_uid = match saved.as_deref().and_then(|p| p.split_once(':')) {
+            Some((v, uid)) if v.parse() == Ok(validity) => uid.parse().unwrap_or(0),
+            Some(_) => {
+                warn!(account = %account.id, uid_validity = validity, "uidvalidity changed; re-matching the mailbox by message-id");
+                0
+            }
+            None => 0,
+        };
+        loop {
+            let messages = connection.fetch_after(last_uid).await?;
+            if messages.is_empty() {
+                break;
+            }
+            let mut envelopes = Vec::with_capacity(messages.len());
+            for (uid, raw) in &messages {
+                match mime::parse(raw, account.id.0, now(), settings.max_attachment_bytes) {
+                    Ok(mut parsed) => {
+                        parsed.envelope.cursor = Some(Cursor {
+                            stream: stream.clone(),
+                            position: format!("{validity}:{uid}"),
+                        });
+                        envelopes.push(parsed.envelope);
+                    }
+                    // Left in the mailbox untouched; reported, and counted for the operator.
+                    Err(error) => {
+                        metrics::counter!("switchboard_email_unparseable_total").increment(1);
+                        warn!(account = %account.id, uid, %error, "mail not ingested");
+                    }
+                }
+            }
+            let highest = messages.last().map(|(uid, _)| *uid).unwrap_or(last_uid);
+            for outcome in hub.ingest_many(envelopes).await {
+                if let Err(error) = outcome {
+                    // Nothing of this batch is lost: the cursor only moves with stored mail, and
+                    // the explicit save below happens only when every mail was handled.
+                    return Err(ConnectorError::Transport(format!("ingest failed: {error}")));
+                }
+            }
+            let cursor = Cursor {
+                stream: stream.clone(),
+                position: format!("{validity}:{highest}"),
+            };
+            hub.store
+                .save_cursor(account.id, &cursor)
+                .await
+                .map_err(|e| ConnectorError::Transport(e.to_string()))?;
+            last_uid = highest;
+        }
+        connection = connection
+            .wait_for_change(Duration::from_secs(settings.idle_seconds))
+            .await?;
+    }
+}

@@ -1,0 +1,259 @@
+//! The email channel against real servers: dovecot (IMAP, fed over LMTP) and an SMTP server
+//! that keeps a copy of every message it relays, both started by the test command.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_mail_lands_in_the_timeline_a_reply_goes_out_threaded_and_the_answer_threads_back,
+    mail_that_arrived_while_the_hub_was_down_is_backfilled_once,
+);
+
+/// The test command's mail servers.
+struct MailServers {
+    imap: (String, u16),
+    smtp: (String, u16),
+    dir: PathBuf,
+}
+
+fn host_port(var: &str) -> (String, u16) {
+    let raw = std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the suite with scripts/test.sh, which starts the mail servers")
+    });
+    let (host, port) = raw.rsplit_once(':').expect("host:port");
+    (host.to_owned(), port.parse().expect("a port"))
+}
+
+impl MailServers {
+    fn from_env() -> Self {
+        Self {
+            imap: host_port("SWITCHBOARD_TEST_IMAP"),
+            smtp: host_port("SWITCHBOARD_TEST_SMTP"),
+            dir: std::env::var("SWITCHBOARD_TEST_MAIL_DIR")
+                .expect("SWITCHBOARD_TEST_MAIL_DIR")
+                .into(),
+        }
+    }
+
+    /// A new mailbox user with a name unique to this test.
+    fn user(&self, prefix: &str) -> (String, String) {
+        let name = format!("{prefix}{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+        let password = format!("pw-{name}");
+        // One passwd-file per user: dovecot reads a new file at its first lookup.
+        std::fs::write(
+            self.dir.join("users.d").join(&name),
+            format!("{name}:{{PLAIN}}{password}::::::\n"),
+        )
+        .unwrap();
+        (name, password)
+    }
+
+    /// Delivers a raw message through the SMTP server (and from there over LMTP to dovecot).
+    async fn send(&self, from: &str, to: &str, raw: &str) {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.smtp.0)
+            .port(self.smtp.1)
+            .build();
+        let envelope = lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
+        transport
+            .send_raw(&envelope, raw.as_bytes())
+            .await
+            .expect("the smtp server accepts the message");
+    }
+
+    /// Messages the SMTP server relayed with `needle` in them.
+    fn relayed(&self, needle: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("smtp-outbox")) else {
+            return vec![];
+        };
+        entries
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .filter(|text| text.contains(needle))
+            .collect()
+    }
+}
+
+async fn email_account(app: &TestApp, mail: &MailServers, user: &str, password: &str) -> String {
+    let (status, account) = app
+        .post(
+            "/api/v1/channel-accounts",
+            json!({"kind": "email", "name": "support", "secret": password, "settings": {
+                "address": format!("{user}@example.test"), "from_name": "Soporte", "username": user,
+                "imap_host": mail.imap.0, "imap_port": mail.imap.1, "imap_tls": false,
+                "smtp_host": mail.smtp.0, "smtp_port": mail.smtp.1, "smtp_security": "none", "idle_seconds": 5}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    account["id"].as_str().unwrap().to_owned()
+}
+
+async fn emails_of(app: &TestApp, address: &str, count: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let (status, found) = app.get(&format!("/api/v1/contacts/lookup?email={address}")).await;
+        let items: Vec<Value> = if status == StatusCode::OK {
+            found["interactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["channel"] == "email")
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        };
+        if items.len() >= count || started.elapsed() > Duration::from_secs(15) {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn mail(from: &str, to: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> String {
+    format!(
+        "From: Ana Pérez <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n{extra_headers}\
+         Date: Mon, 2 Mar 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+async fn a_mail_lands_in_the_timeline_a_reply_goes_out_threaded_and_the_answer_threads_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (support, password) = mail_servers.user("support");
+    let (customer, _) = mail_servers.user("ana");
+    let (support_address, customer_address) = (format!("{support}@example.test"), format!("{customer}@example.es"));
+    email_account(&app, &mail_servers, &support, &password).await;
+
+    let first_id = format!("<m1.{customer}@example.es>");
+    mail_servers
+        .send(
+            &customer_address,
+            &support_address,
+            &mail(
+                &customer_address,
+                &support_address,
+                "Pedido 123",
+                &first_id,
+                "",
+                "¿Dónde está mi pedido?",
+            ),
+        )
+        .await;
+    let received = emails_of(&app, &customer_address, 1).await;
+    assert_eq!(received.len(), 1, "the mail reached the timeline through IMAP");
+    let first = &received[0];
+    assert_eq!(first["text"].as_str().unwrap().trim(), "¿Dónde está mi pedido?");
+    assert_eq!(first["subject"], "Pedido 123");
+    assert_eq!(first["message_id"], first_id.as_str());
+    let conversation = first["conversation_id"].as_str().unwrap().to_owned();
+
+    let (status, reply) = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/replies"),
+            json!({"text": "Sale mañana."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let reply_id = reply["message_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let relayed = loop {
+        let found = mail_servers.relayed(&reply_id);
+        if !found.is_empty() || started.elapsed() > Duration::from_secs(10) {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(relayed.len(), 1, "the reply went out through SMTP");
+    for header in [
+        format!("In-Reply-To: {first_id}"),
+        format!("References: {first_id}"),
+        "Subject: Re: Pedido 123".to_owned(),
+        format!("To: {customer_address}"),
+    ] {
+        assert!(relayed[0].contains(&header), "{header} missing in:\n{}", relayed[0]);
+    }
+    let (_, delivered) = app
+        .get(&format!("/api/v1/interactions/{}", reply["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(delivered["delivery"]["status"], "sent", "{delivered}");
+
+    // The customer answers the reply under another subject: the headers, not the subject, thread it.
+    let answer = mail(
+        &customer_address,
+        &support_address,
+        "Otra cosa",
+        &format!("<m2.{customer}@example.es>"),
+        &format!("In-Reply-To: {reply_id}\r\nReferences: {first_id} {reply_id}\r\n"),
+        "Gracias",
+    );
+    mail_servers.send(&customer_address, &support_address, &answer).await;
+    // A fresh mail without reply headers and with a new subject starts a new conversation.
+    let fresh = mail(
+        &customer_address,
+        &support_address,
+        "Factura",
+        &format!("<m3.{customer}@example.es>"),
+        "",
+        "Necesito la factura",
+    );
+    mail_servers.send(&customer_address, &support_address, &fresh).await;
+
+    let all = emails_of(&app, &customer_address, 3).await;
+    let by_subject = |s: &str| {
+        all.iter()
+            .find(|i| i["subject"] == s)
+            .unwrap_or_else(|| panic!("no mail {s}: {all:?}"))
+            .clone()
+    };
+    let threaded = by_subject("Otra cosa");
+    assert_eq!(threaded["conversation_id"], conversation.as_str());
+    assert_eq!(threaded["details"]["threading"]["reason"], "references");
+    let separate = by_subject("Factura");
+    assert_ne!(separate["conversation_id"], conversation.as_str());
+    assert_eq!(separate["details"]["threading"]["reason"], "new conversation");
+}
+
+async fn mail_that_arrived_while_the_hub_was_down_is_backfilled_once(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (support, password) = mail_servers.user("desk");
+    let (customer, _) = mail_servers.user("luis");
+    let (support_address, customer_address) = (format!("{support}@example.test"), format!("{customer}@example.es"));
+    email_account(&app, &mail_servers, &support, &password).await;
+    let send = |n: u32| {
+        mail(
+            &customer_address,
+            &support_address,
+            &format!("Consulta {n}"),
+            &format!("<b{n}.{customer}@example.es>"),
+            "",
+            &format!("mensaje {n}"),
+        )
+    };
+    mail_servers.send(&customer_address, &support_address, &send(1)).await;
+    assert_eq!(emails_of(&app, &customer_address, 1).await.len(), 1);
+
+    app.stop().await;
+    mail_servers.send(&customer_address, &support_address, &send(2)).await;
+    mail_servers.send(&customer_address, &support_address, &send(3)).await;
+    app.start().await;
+
+    assert_eq!(
+        emails_of(&app, &customer_address, 3).await.len(),
+        3,
+        "both mails sent during the outage arrived"
+    );
+    app.restart().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = emails_of(&app, &customer_address, 4).await;
+    assert_eq!(after.len(), 3, "a restart fetches nothing twice");
+    let (_, contacts) = app.get("/api/v1/contacts").await;
+    assert_eq!(contacts.as_array().unwrap().len(), 1);
+}
