@@ -12,6 +12,8 @@ pub mod auth;
 pub mod bus;
 /// Per-kind channel-account settings and the senders replies go out through.
 pub mod channels;
+/// Web chat: settings and signed visitor identity.
+pub mod chat;
 /// The command line: serve, migrate, reindex, agent create.
 pub mod cli;
 /// Typed ids, enums and records of the domain.

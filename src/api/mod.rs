@@ -4,6 +4,7 @@
 mod accounts;
 mod agents;
 mod calls;
+mod chat;
 mod contacts;
 mod conversations;
 mod interactions;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(ops::router())
         .merge(webhooks::router())
+        .merge(chat::router())
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::Internal("the request handler panicked".into()).into_response()

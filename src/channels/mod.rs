@@ -45,8 +45,7 @@ pub fn check_settings(kind: ChannelKind, settings: &serde_json::Value) -> Result
         ChannelKind::Sms => parse::<SmsSettings>(settings)?.check(),
         ChannelKind::Voice => parse::<crate::voice::VoiceSettings>(settings)?.check(),
         ChannelKind::Email => parse::<crate::email::EmailSettings>(settings).map(drop),
-        // Chat accounts get their settings with their connector.
-        ChannelKind::Chat => Ok(()),
+        ChannelKind::Chat => parse::<crate::chat::ChatSettings>(settings).map(drop),
     }
 }
 

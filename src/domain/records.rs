@@ -86,6 +86,8 @@ pub struct Interaction {
     pub details: serde_json::Value,
     pub attachments: Vec<AttachmentMeta>,
     pub message_id: Option<String>,
+    /// The position in its conversation, for clients resuming after a reconnect.
+    pub conversation_seq: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -226,3 +226,15 @@ pub(crate) async fn name_if_unnamed(tx: &mut Tx<'_>, contact: ContactId, name: &
         .await?;
     Ok(())
 }
+
+impl Store {
+    /// A handle's row id and the contact it belongs to.
+    pub async fn handle(&self, handle: &Handle) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+        let row = sqlx::query("SELECT id, contact_id FROM handles WHERE kind = $1 AND value = $2")
+            .bind(handle.kind().as_str())
+            .bind(handle.value())
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| Ok((r.parsed("id")?, r.parsed("contact_id")?))).transpose()
+    }
+}

@@ -406,6 +406,24 @@ pub(crate) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreE
     })
 }
 
+impl Store {
+    /// The latest conversation carried on a handle in an account (a chat visitor's).
+    pub async fn conversation_of_handle(
+        &self,
+        account: ChannelAccountId,
+        handle: HandleId,
+    ) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query("SELECT * FROM conversations WHERE channel_account_id = $1 AND handle_id = $2 ORDER BY last_activity_at DESC, id DESC LIMIT 1")
+            .bind(account.to_string())
+            .bind(handle.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .as_ref()
+            .map(conversation_from_row)
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize_subject;

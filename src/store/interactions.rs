@@ -73,11 +73,17 @@ pub(crate) async fn next_seq(tx: &mut Tx<'_>, n: i64) -> Result<i64, StoreError>
 
 /// Inserts `new` with sequence number `seq`; `None` if its external id is already stored.
 pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> Result<Option<Interaction>, StoreError> {
+    let conversation_seq: i64 = sqlx::query_scalar(
+        "UPDATE conversations SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq",
+    )
+    .bind(new.conversation_id.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
     let done = sqlx::query(
         "INSERT INTO interactions (id, seq, channel_account_id, channel, external_id, conversation_id, contact_id,
             handle_id, direction, author_agent_id, occurred_at, subject, body_text, body_html, details, attachments,
-            message_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+            message_id, created_at, conversation_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
          ON CONFLICT (channel_account_id, external_id) DO NOTHING",
     )
     .bind(new.id.to_string())
@@ -98,6 +104,7 @@ pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> R
     .bind(serde_json::to_string(&new.attachments).unwrap_or_else(|_| "[]".into()))
     .bind(new.message_id.clone())
     .bind(to_micros(now()))
+    .bind(conversation_seq)
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {
@@ -231,6 +238,7 @@ pub(crate) fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreErr
         details: row.json("details")?,
         attachments: row.json("attachments")?,
         message_id: row.opt_text("message_id")?,
+        conversation_seq: row.opt_int("conversation_seq")?,
     })
 }
 
@@ -311,4 +319,25 @@ pub(crate) async fn message_ids_in(
     rows.iter()
         .map(|r| Ok((r.parsed("direction")?, r.text("message_id")?)))
         .collect()
+}
+
+impl Store {
+    /// What a customer may see of a conversation after position `after`: no internal notes.
+    pub async fn conversation_after(
+        &self,
+        conversation: ConversationId,
+        after: i64,
+    ) -> Result<Vec<Interaction>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM interactions WHERE conversation_id = $1 AND conversation_seq > $2 AND direction <> 'note'
+             ORDER BY conversation_seq",
+        )
+        .bind(conversation.to_string())
+        .bind(after)
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(interaction_from_row)
+        .collect()
+    }
 }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod calls;
+mod chat;
 mod contacts;
 mod conversations;
 mod email;

@@ -1,0 +1,371 @@
+//! The visitor side of web chat, outside `/api/v1` and without an agent login: a session
+//! endpoint that issues (or confirms) the visitor's signed token, and the visitor's WebSocket.
+//!
+//! Frames are JSON objects with a `type`. From the visitor: `message` (`client_id`, `text`: a
+//! resend with the same `client_id` is stored once), `resume` (`after_seq`: everything of the
+//! conversation after that position), `identify` (`name`, `email`, `phone`: links the chat to
+//! the contact with that handle). From the hub: `hello`, `ack` (`client_id`, `seq`, `id`),
+//! `message` (the conversation's messages, the visitor's own and the agents' replies, with their
+//! `seq`), `identified`, and `error` (`code`, `message`): a bad frame is answered, never fatal.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard_connectors::{Content, InboundEnvelope, ThreadingHints};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::{ApiError, AppState, Body, parse_id};
+use crate::bus::HubEvent;
+use crate::chat::{ChatSettings, verify_visitor, visitor_token};
+use crate::domain::*;
+use crate::store::{ContactPatch, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/chat/{account}/session", post(session))
+        .route("/chat/{account}/ws", get(socket))
+        // The widget runs on customers' sites; which sites may use it is checked per account.
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::AllowOrigin::mirror_request())
+                .allow_methods([axum::http::Method::POST])
+                .allow_headers([header::CONTENT_TYPE]),
+        )
+}
+
+/// Longest chat message, in characters.
+const MAX_TEXT: usize = 10_000;
+/// Largest frame a visitor may send.
+const MAX_FRAME: usize = 64 * 1024;
+
+async fn chat_account(state: &AppState, raw: &str, headers: &HeaderMap) -> Result<ChannelAccount, ApiError> {
+    let id: ChannelAccountId = parse_id("account", raw)?;
+    let account = match state.hub.store.channel_account(id).await {
+        Ok(account) if account.kind == ChannelKind::Chat => account,
+        Ok(_) | Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound(format!("no chat account {id}"))),
+        Err(e) => return Err(e.into()),
+    };
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    if !ChatSettings::of(&account)?.allows(origin) {
+        return Err(ApiError::Forbidden(format!(
+            "origin {} may not use this chat",
+            origin.unwrap_or("(none)")
+        )));
+    }
+    Ok(account)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionRequest {
+    token: Option<String>,
+}
+
+/// Confirms a visitor's token, or issues one to a new visitor.
+async fn session(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body<SessionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let account = chat_account(&state, &account, &headers).await?;
+    let visitor = match body.token.as_deref() {
+        Some(token) => verify_visitor(&account, token)
+            .ok_or_else(|| ApiError::Unauthorized("the visitor token is not valid for this chat".into()))?,
+        None => Uuid::now_v7(),
+    };
+    Ok(Json(
+        json!({"token": visitor_token(&account, visitor), "visitor_id": visitor}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SocketQuery {
+    token: String,
+}
+
+async fn socket(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    Query(query): Query<SocketQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let account = chat_account(&state, &account, &headers).await?;
+    let visitor = verify_visitor(&account, &query.token)
+        .ok_or_else(|| ApiError::Unauthorized("the visitor token is not valid for this chat".into()))?;
+    Ok(ws.max_message_size(MAX_FRAME).on_upgrade(move |socket| {
+        Visitor {
+            state,
+            account,
+            visitor,
+            handle: None,
+        }
+        .serve(socket)
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Frame {
+    Message {
+        client_id: String,
+        text: String,
+    },
+    Resume {
+        after_seq: i64,
+    },
+    Identify {
+        name: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
+    },
+}
+
+struct Visitor {
+    state: AppState,
+    account: ChannelAccount,
+    visitor: Uuid,
+    /// The visitor's handle, once it exists (after the first message or an identify).
+    handle: Option<HandleId>,
+}
+
+fn error_frame(code: &str, message: impl std::fmt::Display) -> Value {
+    json!({"type": "error", "code": code, "message": message.to_string()})
+}
+
+fn message_frame(i: &Interaction) -> Value {
+    json!({"type": "message", "id": i.id, "seq": i.conversation_seq, "conversation_id": i.conversation_id, "direction": i.direction,
+           "text": i.text, "at": i.occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+           "client_id": i.details.get("client_id")})
+}
+
+impl Visitor {
+    async fn serve(mut self, socket: WebSocket) {
+        let (mut outgoing, mut incoming) = socket.split();
+        let mut events = self.state.hub.bus.subscribe();
+        self.refresh_handle().await;
+        let conversation = match self.handle {
+            Some(handle) => self
+                .state
+                .hub
+                .store
+                .conversation_of_handle(self.account.id, handle)
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        let hello = json!({"type": "hello", "visitor_id": self.visitor, "conversation_id": conversation.map(|c| c.id)});
+        if outgoing.send(Message::Text(hello.to_string().into())).await.is_err() {
+            return;
+        }
+        loop {
+            let replies: Vec<Value> = tokio::select! {
+                frame = incoming.next() => match frame {
+                    Some(Ok(Message::Text(text))) => self.handle_frame(&text).await,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => vec![error_frame("unsupported", "send JSON text frames")],
+                },
+                event = events.recv() => match event {
+                    Ok(HubEvent::InteractionCreated { interaction }) if self.sees(&interaction) => vec![message_frame(&interaction)],
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => vec![json!({"type": "resync"})],
+                    Err(RecvError::Closed) => return,
+                },
+            };
+            for reply in replies {
+                if outgoing.send(Message::Text(reply.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether an interaction belongs to this visitor's chat and is meant for customers' eyes.
+    fn sees(&self, i: &Interaction) -> bool {
+        i.channel_account_id == self.account.id
+            && self.handle.is_some()
+            && i.handle_id == self.handle
+            && i.direction != Direction::Note
+    }
+
+    async fn refresh_handle(&mut self) {
+        if self.handle.is_none() {
+            self.handle = self
+                .state
+                .hub
+                .store
+                .handle(&Handle::Visitor(self.visitor))
+                .await
+                .ok()
+                .flatten()
+                .map(|(h, _)| h);
+        }
+    }
+
+    async fn handle_frame(&mut self, text: &str) -> Vec<Value> {
+        let frame: Frame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(e) => return vec![error_frame("invalid_frame", e)],
+        };
+        match frame {
+            Frame::Message { client_id, text } => self.message(client_id, text).await,
+            Frame::Resume { after_seq } => self.resume(after_seq).await,
+            Frame::Identify { name, email, phone } => self.identify(name, email, phone).await,
+        }
+    }
+
+    async fn message(&mut self, client_id: String, text: String) -> Vec<Value> {
+        if client_id.is_empty() || client_id.len() > 100 {
+            return vec![error_frame("invalid_client_id", "client_id must be 1 to 100 bytes")];
+        }
+        if text.trim().is_empty() || text.chars().count() > MAX_TEXT {
+            return vec![
+                json!({"type": "error", "code": "invalid_text", "client_id": client_id, "message": format!("text must be 1 to {MAX_TEXT} characters")}),
+            ];
+        }
+        let envelope = InboundEnvelope {
+            channel_account_id: self.account.id.0,
+            channel: ChannelKind::Chat,
+            external_id: format!("chat:{}:{client_id}", self.visitor),
+            direction: Direction::Inbound,
+            contact: Handle::Visitor(self.visitor),
+            contact_name: None,
+            occurred_at: now(),
+            threading: ThreadingHints::default(),
+            content: Content {
+                subject: None,
+                text: Some(text),
+                html: None,
+            },
+            attachments: vec![],
+            details: json!({"client_id": client_id}),
+            cursor: None,
+            agent_extension: None,
+            needs_reply: true,
+        };
+        match self.state.hub.ingest(&envelope).await {
+            Ok(outcome) => {
+                self.refresh_handle().await;
+                let stored = outcome.interaction;
+                vec![
+                    json!({"type": "ack", "client_id": client_id, "id": stored.id, "seq": stored.conversation_seq, "conversation_id": stored.conversation_id, "duplicate": outcome.duplicate}),
+                ]
+            }
+            Err(e) => {
+                tracing::warn!(account = %self.account.id, error = %e, "chat message not stored");
+                vec![
+                    json!({"type": "error", "code": "not_stored", "client_id": client_id, "message": "the message was not stored; send it again"}),
+                ]
+            }
+        }
+    }
+
+    async fn resume(&mut self, after_seq: i64) -> Vec<Value> {
+        self.refresh_handle().await;
+        let Some(handle) = self.handle else { return vec![] };
+        let store = &self.state.hub.store;
+        match store.conversation_of_handle(self.account.id, handle).await {
+            Ok(Some(conversation)) => match store.conversation_after(conversation.id, after_seq).await {
+                Ok(items) => items.iter().map(message_frame).collect(),
+                Err(e) => vec![error_frame("unavailable", e)],
+            },
+            Ok(None) => vec![],
+            Err(e) => vec![error_frame("unavailable", e)],
+        }
+    }
+
+    /// Links the visitor to the contact with the given email or phone: merging the visitor's
+    /// own contact into it (a recorded, undoable merge), or adding the handle.
+    async fn identify(&mut self, name: Option<String>, email: Option<String>, phone: Option<String>) -> Vec<Value> {
+        let region = self.state.hub.settings.contacts.default_region;
+        let mut handles = Vec::new();
+        if let Some(email) = email.filter(|e| !e.trim().is_empty()) {
+            match EmailAddress::parse(&email) {
+                Ok(e) => handles.push(Handle::Email(e)),
+                Err(e) => return vec![error_frame("invalid_email", e)],
+            }
+        }
+        if let Some(phone) = phone.filter(|p| !p.trim().is_empty()) {
+            match PhoneNumber::parse(&phone, region) {
+                Ok(p) => handles.push(Handle::Phone(p)),
+                Err(e) => return vec![error_frame("invalid_phone", e)],
+            }
+        }
+        match self.link(name.filter(|n| !n.trim().is_empty()), handles).await {
+            Ok(contact) => {
+                self.refresh_handle().await;
+                vec![json!({"type": "identified", "contact_id": contact})]
+            }
+            Err(e) => vec![error_frame("not_linked", e)],
+        }
+    }
+
+    async fn link(&self, name: Option<String>, handles: Vec<Handle>) -> Result<ContactId, StoreError> {
+        let store = &self.state.hub.store;
+        let visitor = Handle::Visitor(self.visitor);
+        let mut contact = store.handle(&visitor).await?.map(|(_, c)| c);
+        for handle in handles {
+            match (contact, store.contact_by_handle(&handle).await?) {
+                (Some(mine), Some(known)) if mine != known => {
+                    store
+                        .merge_contacts(mine, known, &format!("visitor:{}", self.visitor))
+                        .await?;
+                    self.state.hub.search.wake();
+                    contact = Some(known);
+                }
+                (Some(_), Some(_)) => {}
+                (Some(mine), None) => {
+                    store
+                        .update_contact(
+                            mine,
+                            ContactPatch {
+                                add_handles: vec![handle],
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
+                }
+                (None, Some(known)) => {
+                    store
+                        .update_contact(
+                            known,
+                            ContactPatch {
+                                add_handles: vec![visitor.clone()],
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
+                    contact = Some(known);
+                }
+                (None, None) => contact = Some(store.create_contact(None, &[visitor.clone(), handle]).await?.id),
+            }
+        }
+        let contact = match contact {
+            Some(c) => c,
+            None => store.create_contact(None, &[visitor]).await?.id,
+        };
+        if let Some(name) = name
+            && store.contact(contact).await?.name.is_none()
+        {
+            store
+                .update_contact(
+                    contact,
+                    ContactPatch {
+                        name: Some(Some(name)),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+        }
+        Ok(contact)
+    }
+}

@@ -1,0 +1,131 @@
+//! Scenario 6: importing an Asterisk `Master.csv` file, then importing it again (all
+//! duplicates).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use switchboard::domain::{ChannelAccount, ChannelKind};
+use switchboard::voice::ImportReport;
+
+use crate::data;
+use crate::harness::Bench;
+use crate::seed::{Dataset, create_account};
+use crate::stats::{Table, rate, secs};
+
+/// At most this many CDR lines, whatever the size.
+pub const MAX_LINES: usize = 200_000;
+/// Bytes of complete lines handed to the importer at a time, as `switchboard import` does.
+const CHUNK_BYTES: usize = 4 << 20;
+const GOAL_ROWS_PER_S: f64 = 50_000.0;
+
+pub async fn run(bench: &Bench, dataset: &Dataset, size: usize) -> Result<()> {
+    let lines = size.min(MAX_LINES);
+    let generated = Instant::now();
+    let text = {
+        let people = dataset.people.clone();
+        let zipf = dataset.zipf.clone();
+        let seed = dataset.seed;
+        tokio::task::spawn_blocking(move || data::master_csv(seed, lines, &people, &zipf))
+            .await
+            .context("generating Master.csv")?
+    };
+    let file = bench.dir.path().join("Master.csv");
+    tokio::fs::write(&file, &text)
+        .await
+        .with_context(|| format!("writing {}", file.display()))?;
+    let generation = generated.elapsed();
+    let megabytes = text.len() as f64 / (1024.0 * 1024.0);
+    drop(text);
+
+    let account = create_account(
+        bench,
+        ChannelKind::Voice,
+        "bench pbx",
+        serde_json::json!({"extension_max_digits": 4, "cdr_utc_offset": "+01:00"}),
+    )
+    .await?;
+    let mut table = Table::new(
+        format!(
+            "6. asterisk Master.csv import ({lines} lines, {megabytes:.1} MiB, {} MiB chunks)",
+            CHUNK_BYTES >> 20
+        ),
+        &[
+            "run",
+            "lines",
+            "imported",
+            "duplicates",
+            "skipped",
+            "errors",
+            "seconds",
+            "rows/s",
+            "goal ≥ 50000 rows/s",
+        ],
+    );
+    for run in ["first import", "second import (all duplicates)"] {
+        let (report, elapsed) = import_file(bench, &account, &file).await?;
+        let rows_per_s = report.lines as f64 / elapsed.as_secs_f64().max(1e-9);
+        table.row(vec![
+            run.into(),
+            report.lines.to_string(),
+            report.imported.to_string(),
+            report.duplicates.to_string(),
+            report.skipped.len().to_string(),
+            report.errors.len().to_string(),
+            secs(elapsed),
+            rate(report.lines, elapsed),
+            if rows_per_s >= GOAL_ROWS_PER_S { "met" } else { "missed" }.into(),
+        ]);
+        for problem in report.errors.iter().take(3) {
+            table.note(format!("{run}: line {}: {}", problem.line, problem.reason));
+        }
+    }
+    table.note(format!(
+        "skipped lines are calls between extensions; the file took {} s to generate and write (not counted)",
+        secs(generation)
+    ));
+    table.print();
+    Ok(())
+}
+
+/// Reads the file and imports it in chunks of complete lines, like `switchboard import asterisk-cdr`.
+async fn import_file(
+    bench: &Bench,
+    account: &ChannelAccount,
+    file: &std::path::Path,
+) -> Result<(ImportReport, Duration)> {
+    let started = Instant::now();
+    let bytes = tokio::fs::read(file)
+        .await
+        .with_context(|| format!("reading {}", file.display()))?;
+    let region = bench.hub.settings.contacts.default_region;
+    let mut report = ImportReport::default();
+    let mut start = 0;
+    let mut next_line = 1;
+    while start < bytes.len() {
+        let limit = (start + CHUNK_BYTES).min(bytes.len());
+        let end = if limit == bytes.len() {
+            limit
+        } else {
+            bytes[start..limit]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(limit, |i| start + i + 1)
+        };
+        let text = String::from_utf8_lossy(&bytes[start..end]);
+        let part = switchboard::voice::import_asterisk(
+            &bench.hub.ingest_queue,
+            &bench.hub.store,
+            account,
+            region,
+            &text,
+            next_line,
+        )
+        .await
+        .context("importing Master.csv")?;
+        next_line += text.matches('\n').count();
+        report.merge(part);
+        start = end;
+    }
+    bench.hub.search.wake();
+    Ok((report, started.elapsed()))
+}

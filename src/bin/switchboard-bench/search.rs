@@ -1,0 +1,150 @@
+//! Scenario 3: `GET /api/v1/search` over HTTP with a mix of query kinds, at 1, 8 and 64
+//! concurrent clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::data::{self, HISTORY_DAYS, RARE_WORD};
+use crate::harness::Bench;
+use crate::seed::Dataset;
+use crate::stats::{LoadRun, Percentiles, Table, closed_loop, ms, rate};
+
+pub const LEVELS: [usize; 3] = [1, 8, 64];
+/// No level runs longer than this, whatever its request count.
+const LEVEL_DEADLINE: Duration = Duration::from_secs(120);
+
+#[derive(Deserialize)]
+struct Answer {
+    total: u64,
+    #[serde(rename = "hits")]
+    _hits: IgnoredAny,
+}
+
+/// The query mix: a name for the table and the query string after `/api/v1/search?`.
+pub fn queries(dataset: &Dataset) -> Vec<(String, String)> {
+    let encode = |pairs: &[(&str, &str)]| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    };
+    let mut mix = vec![
+        ("common word: pedido".to_owned(), encode(&[("q", "pedido")])),
+        (format!("rare word: {RARE_WORD}"), encode(&[("q", RARE_WORD)])),
+        ("no accent: telefono".to_owned(), encode(&[("q", "telefono")])),
+        (
+            "phrase: \"dirección de envío\"".to_owned(),
+            encode(&[("q", "\"dirección de envío\"")]),
+        ),
+        ("prefix: fact*".to_owned(), encode(&[("q", "fact*")])),
+    ];
+    // The heaviest caller's number, as an agent types part of it.
+    if let Some(person) = dataset.phone_people.first().map(|p| &dataset.people[*p]) {
+        let digits = person.phone.digits();
+        let fragment = &digits[digits.len() - 6..];
+        mix.push((format!("phone fragment: {fragment}"), encode(&[("q", fragment)])));
+    }
+    if let Some((contact, person, _)) = dataset.heavy_contact {
+        let word = if dataset.people[person].spanish {
+            "factura"
+        } else {
+            "invoice"
+        };
+        let to = data::history_end();
+        let from = to - time::Duration::days(HISTORY_DAYS / 4);
+        let rfc = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        mix.push((
+            format!("{word} + heavy contact + last 6 months"),
+            encode(&[
+                ("q", word),
+                ("contact_id", &contact.to_string()),
+                ("from", &rfc(from)),
+                ("to", &rfc(to)),
+            ]),
+        ));
+    }
+    mix
+}
+
+pub async fn run(bench: &Bench, dataset: &Dataset, requests_per_level: usize) -> Result<()> {
+    let mix = Arc::new(queries(dataset));
+    let mut table = Table::new(
+        format!("3. search over HTTP ({requests_per_level} requests per level, round-robin over the query mix)"),
+        &[
+            "clients",
+            "query",
+            "requests",
+            "errors",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "req/s",
+            "mean matches",
+        ],
+    );
+    for clients in LEVELS {
+        let http = bench.http.clone();
+        let base = bench.base.clone();
+        let token = bench.token.clone();
+        let queries = mix.clone();
+        let run: LoadRun = closed_loop(clients, requests_per_level, LEVEL_DEADLINE, move |i| {
+            let kind = i % queries.len();
+            let request = http
+                .get(format!("{base}/api/v1/search?{}", queries[kind].1))
+                .bearer_auth(&token);
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status().is_success() => match r.json::<Answer>().await {
+                        Ok(a) => (kind, true, a.total),
+                        Err(_) => (kind, false, 0),
+                    },
+                    _ => (kind, false, 0),
+                }
+            }
+        })
+        .await;
+        let all = Percentiles::of(&run.latencies(None, false));
+        table.row(vec![
+            clients.to_string(),
+            "**all**".into(),
+            run.count(None).to_string(),
+            run.errors(None).to_string(),
+            ms(all.p50),
+            ms(all.p95),
+            ms(all.p99),
+            rate(run.count(None), run.elapsed),
+            format!("{:.0}", run.mean_value(None)),
+        ]);
+        for (kind, (name, _)) in mix.iter().enumerate() {
+            let p = Percentiles::of(&run.latencies(Some(kind), false));
+            table.row(vec![
+                clients.to_string(),
+                name.clone(),
+                run.count(Some(kind)).to_string(),
+                run.errors(Some(kind)).to_string(),
+                ms(p.p50),
+                ms(p.p95),
+                ms(p.p99),
+                rate(run.count(Some(kind)), run.elapsed),
+                format!("{:.0}", run.mean_value(Some(kind))),
+            ]);
+        }
+        if run.cut_short {
+            table.note(format!(
+                "{clients} clients: stopped at the {LEVEL_DEADLINE:?} deadline after {} requests",
+                run.count(None)
+            ));
+        }
+    }
+    table.note("each answer carries the first 20 hits as full interactions read from the store; mean matches is the answer's `total`");
+    table.print();
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Latency percentiles, markdown tables and a closed-loop load runner.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Percentiles of a set of latencies (nearest rank).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50: Duration,
+    pub p95: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Percentiles {
+    pub fn of(samples: &[Duration]) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        let rank = |p: f64| {
+            let i = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+            sorted[i.clamp(1, sorted.len()) - 1]
+        };
+        Self {
+            count: sorted.len(),
+            p50: rank(50.0),
+            p95: rank(95.0),
+            p99: rank(99.0),
+            max: sorted[sorted.len() - 1],
+        }
+    }
+}
+
+/// Milliseconds with a precision that suits the size.
+pub fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1_000.0;
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else if ms >= 10.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.2}")
+    }
+}
+
+pub fn rate(count: usize, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return "-".into();
+    }
+    let r = count as f64 / secs;
+    if r >= 100.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+pub fn secs(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64())
+}
+
+/// A markdown table printed at once.
+pub struct Table {
+    title: String,
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+    notes: Vec<String>,
+}
+
+impl Table {
+    pub fn new(title: impl Into<String>, headers: &[&str]) -> Self {
+        Self {
+            title: title.into(),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    pub fn print(&self) {
+        let columns = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(columns) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let padded: Vec<String> = (0..columns)
+                .map(|i| {
+                    let cell = cells.get(i).map(String::as_str).unwrap_or("");
+                    format!("{cell}{}", " ".repeat(widths[i].saturating_sub(cell.chars().count())))
+                })
+                .collect();
+            format!("| {} |", padded.join(" | "))
+        };
+        println!("\n### {}\n", self.title);
+        println!("{}", line(&self.headers));
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        println!("|-{}-|", rule.join("-|-"));
+        for row in &self.rows {
+            println!("{}", line(row));
+        }
+        if !self.notes.is_empty() {
+            println!();
+            for note in &self.notes {
+                println!("{note}");
+            }
+        }
+    }
+}
+
+/// One request of a load run: which kind it was, how long it took, and whether it succeeded.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub kind: usize,
+    pub latency: Duration,
+    pub ok: bool,
+    /// A number the request reported (search hits, say).
+    pub value: u64,
+}
+
+/// What a load run did.
+pub struct LoadRun {
+    pub samples: Vec<Sample>,
+    pub elapsed: Duration,
+    /// The deadline stopped the run before every request was sent.
+    pub cut_short: bool,
+}
+
+impl LoadRun {
+    pub fn latencies(&self, kind: Option<usize>, ok_only: bool) -> Vec<Duration> {
+        self.samples
+            .iter()
+            .filter(|s| kind.is_none_or(|k| s.kind == k) && (!ok_only || s.ok))
+            .map(|s| s.latency)
+            .collect()
+    }
+
+    pub fn count(&self, kind: Option<usize>) -> usize {
+        self.samples.iter().filter(|s| kind.is_none_or(|k| s.kind == k)).count()
+    }
+
+    pub fn errors(&self, kind: Option<usize>) -> usize {
+        self.samples
+            .iter()
+            .filter(|s| kind.is_none_or(|k| s.kind == k) && !s.ok)
+            .count()
+    }
+
+    pub fn mean_value(&self, kind: Option<usize>) -> f64 {
+        let values: Vec<u64> = self
+            .samples
+            .iter()
+            .filter(|s| kind.is_none_or(|k| s.kind == k) && s.ok)
+            .map(|s| s.value)
+            .collect();
+        if values.is_empty() {
+            0.0
+        } else {
+            values.iter().sum::<u64>() as f64 / values.len() as f64
+        }
+    }
+}
+
+/// Runs `total` requests from `clients` concurrent clients, each sending its next request as
+/// soon as the previous one is answered; stops sending at `deadline`. `request(i)` performs
+/// request number `i` and returns its kind, success and a reported value.
+pub async fn closed_loop<F, Fut>(clients: usize, total: usize, deadline: Duration, request: F) -> LoadRun
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (usize, bool, u64)> + Send,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let request = request.clone();
+        let next = next.clone();
+        tasks.spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                if started.elapsed() > deadline {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let sent = Instant::now();
+                let (kind, ok, value) = request(i).await;
+                samples.push(Sample {
+                    kind,
+                    latency: sent.elapsed(),
+                    ok,
+                    value,
+                });
+            }
+            samples
+        });
+    }
+    let mut samples = Vec::with_capacity(total);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(part) = done {
+            samples.extend(part);
+        }
+    }
+    let elapsed = started.elapsed();
+    LoadRun {
+        cut_short: samples.len() < total,
+        samples,
+        elapsed,
+    }
+}
+
+/// The process's peak resident set size in MiB (VmHWM), if the kernel says.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The size of everything under `path`, in MiB.
+pub fn dir_size_mib(path: &std::path::Path) -> f64 {
+    fn walk(path: &std::path::Path) -> u64 {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return 0;
+        };
+        if meta.is_dir() {
+            std::fs::read_dir(path)
+                .map(|entries| entries.flatten().map(|e| walk(&e.path())).sum())
+                .unwrap_or(0)
+        } else {
+            meta.len()
+        }
+    }
+    walk(path) as f64 / (1024.0 * 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let p = Percentiles::of(&samples);
+        assert_eq!(p.p50, Duration::from_millis(50));
+        assert_eq!(p.p95, Duration::from_millis(95));
+        assert_eq!(p.p99, Duration::from_millis(99));
+        assert_eq!(p.max, Duration::from_millis(100));
+        assert_eq!(Percentiles::of(&[]).count, 0);
+    }
+}

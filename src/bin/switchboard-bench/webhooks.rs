@@ -1,0 +1,176 @@
+//! Scenario 5: signed Twilio inbound-SMS webhooks, each acknowledged only once durable, from 8,
+//! 32 and 128 concurrent clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use switchboard::domain::ChannelAccountId;
+use switchboard_connectors::sms::twilio;
+
+use crate::data;
+use crate::harness::{Bench, PUBLIC_URL};
+use crate::seed::Dataset;
+use crate::stats::{Percentiles, Table, closed_loop, ms, rate};
+
+pub const LEVELS: [usize; 3] = [8, 32, 128];
+const LEVEL_DEADLINE: Duration = Duration::from_secs(120);
+const GOAL_RATE: f64 = 5_000.0;
+const GOAL_P99: Duration = Duration::from_millis(50);
+const TO: &str = "+34910000000";
+
+pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) -> Result<()> {
+    let mut rng = StdRng::seed_from_u64(dataset.seed ^ 0x0073_6d73);
+    let account_sid = format!("AC{:032x}", rng.random::<u128>());
+    let auth_token = format!("{:032x}", rng.random::<u128>());
+    let (status, account) = bench
+        .post(
+            "/api/v1/channel-accounts",
+            json!({
+                "kind": "sms",
+                "name": "bench",
+                "settings": {"provider": "twilio", "account_sid": account_sid, "from": TO, "api_base_url": "https://api.twilio.com"},
+                "secret": auth_token,
+            }),
+        )
+        .await?;
+    if status != reqwest::StatusCode::CREATED {
+        bail!("creating the sms account answered {status}: {account}");
+    }
+    let id = account["id"].as_str().context("no id for the sms account")?.to_owned();
+    let account_id: ChannelAccountId = id.parse().context("the sms account id")?;
+    let path = format!("/webhooks/sms/{id}/twilio");
+    let signed_url = format!("{PUBLIC_URL}{path}");
+    let bodies: Arc<Vec<String>> = Arc::new(
+        (0..256)
+            .map(|i| {
+                let length = rng.random_range(15..150);
+                data::text(&mut rng, i % 3 != 0, length)
+            })
+            .collect(),
+    );
+
+    let mut table = Table::new(
+        format!("5. twilio inbound sms webhooks ({messages_per_level} signed messages per level, unique MessageSids)"),
+        &[
+            "clients",
+            "sent",
+            "acked",
+            "errors",
+            "acks/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "durable",
+            "goal ≥ 5000/s, p99 ≤ 50 ms",
+        ],
+    );
+    for (level, clients) in LEVELS.into_iter().enumerate() {
+        let http = bench.http.clone();
+        let url = format!("{}{path}", bench.base);
+        let signed_url = signed_url.clone();
+        let auth_token = auth_token.clone();
+        let account_sid = account_sid.clone();
+        let people = dataset.people.clone();
+        let bodies = bodies.clone();
+        let seed = dataset.seed;
+        let run = closed_loop(clients, messages_per_level, LEVEL_DEADLINE, move |i| {
+            let person = &people[(i.wrapping_mul(2_654_435_761)) % people.len()];
+            let params: Vec<(String, String)> = [
+                ("ToCountry", "ES"),
+                ("ToState", ""),
+                ("SmsMessageSid", &sid(seed, level, i)),
+                ("NumMedia", "0"),
+                ("ToCity", ""),
+                ("FromZip", ""),
+                ("SmsSid", &sid(seed, level, i)),
+                ("FromState", ""),
+                ("SmsStatus", "received"),
+                ("FromCity", ""),
+                ("Body", &bodies[i % bodies.len()]),
+                ("FromCountry", person.country),
+                ("To", TO),
+                ("ToZip", ""),
+                ("NumSegments", "1"),
+                ("MessageSid", &sid(seed, level, i)),
+                ("AccountSid", &account_sid),
+                ("From", person.phone.as_str()),
+                ("ApiVersion", "2010-04-01"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let signature = twilio::signature(&auth_token, &signed_url, &params);
+            let request = http
+                .post(&url)
+                .header(twilio::SIGNATURE_HEADER, signature)
+                .form(&params);
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status().is_success() => (0, r.bytes().await.is_ok(), i as u64),
+                    _ => (0, false, i as u64),
+                }
+            }
+        })
+        .await;
+        // Every acknowledged message must be in the store.
+        let acked: Vec<usize> = run.samples.iter().filter(|s| s.ok).map(|s| s.value as usize).collect();
+        let store = bench.hub.store.clone();
+        let seed = dataset.seed;
+        let found = futures::stream::iter(acked.iter().copied())
+            .map(|i| {
+                let store = store.clone();
+                async move {
+                    matches!(
+                        store.interaction_by_external_id(account_id, &sid(seed, level, i)).await,
+                        Ok(Some(_))
+                    )
+                }
+            })
+            .buffer_unordered(16)
+            .filter(|found| std::future::ready(*found))
+            .count()
+            .await;
+        let p = Percentiles::of(&run.latencies(None, true));
+        let acks_per_s = acked.len() as f64 / run.elapsed.as_secs_f64().max(1e-9);
+        let goal = match (acks_per_s >= GOAL_RATE, p.p99 <= GOAL_P99) {
+            (true, true) => "met".to_owned(),
+            (r, l) => format!(
+                "missed ({}{}{})",
+                if r { "" } else { "rate" },
+                if !r && !l { ", " } else { "" },
+                if l { "" } else { "p99" }
+            ),
+        };
+        table.row(vec![
+            clients.to_string(),
+            run.count(None).to_string(),
+            acked.len().to_string(),
+            run.errors(None).to_string(),
+            rate(acked.len(), run.elapsed),
+            ms(p.p50),
+            ms(p.p95),
+            ms(p.p99),
+            format!("{found}/{}", acked.len()),
+            goal,
+        ]);
+        if run.cut_short {
+            table.note(format!(
+                "{clients} clients: stopped at the {LEVEL_DEADLINE:?} deadline after {} messages",
+                run.count(None)
+            ));
+        }
+    }
+    table.note("durable: acknowledged messages found in the store afterwards by their MessageSid");
+    table.print();
+    Ok(())
+}
+
+/// A unique Twilio-shaped message id: `SM` and 32 hex digits.
+fn sid(seed: u64, level: usize, i: usize) -> String {
+    format!("SM{:08x}{:04x}{:020x}", seed as u32, level, i)
+}

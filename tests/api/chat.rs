@@ -1,0 +1,298 @@
+//! Web chat from the visitor's side: signed visitor identity, messages stored once per client
+//! id, agents' replies pushed live, resume after a reconnect without loss, identification.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::*;
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_visitor_message_is_acknowledged_and_a_resend_is_stored_once,
+    replies_reach_the_visitor_live_and_a_reconnect_resumes_without_loss,
+    a_visitor_who_gives_an_email_joins_that_contacts_timeline,
+    bad_frames_forged_tokens_and_foreign_pages_are_refused,
+);
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn chat_account(app: &TestApp, settings: Value) -> String {
+    let (status, account) = app
+        .post(
+            "/api/v1/channel-accounts",
+            json!({"kind": "chat", "name": "web", "settings": settings}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    account["id"].as_str().unwrap().to_owned()
+}
+
+async fn session(app: &TestApp, account: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .post(format!("{}/chat/{account}/session", app.base))
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn connect(
+    app: &TestApp,
+    account: &str,
+    token: &str,
+    origin: Option<&str>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let url = format!(
+        "{}/chat/{account}/ws?token={token}",
+        app.base.replace("http://", "ws://")
+    );
+    let mut request = url.into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let hello = next(&mut socket).await.expect("a hello");
+    assert_eq!(hello["type"], "hello");
+    Ok(socket)
+}
+
+async fn next(socket: &mut Socket) -> Option<Value> {
+    match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => Some(serde_json::from_str(&text).unwrap()),
+        _ => None,
+    }
+}
+
+/// The next frame of a given type, skipping others.
+async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let frame = next(socket).await.unwrap_or_else(|| panic!("no {kind} frame arrived"));
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket.send(Message::Text(frame.to_string().into())).await.unwrap();
+}
+
+async fn a_visitor_message_is_acknowledged_and_a_resend_is_stored_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = chat_account(&app, json!({})).await;
+    let (status, visitor) = session(&app, &account, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = visitor["token"].as_str().unwrap();
+    let mut socket = connect(&app, &account, token, None).await.unwrap();
+
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-1", "text": "Hola, ¿hay alguien?"}),
+    )
+    .await;
+    let ack = next_of(&mut socket, "ack").await;
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-1", "text": "Hola, ¿hay alguien?"}),
+    )
+    .await;
+    let again = next_of(&mut socket, "ack").await;
+
+    assert_eq!(ack["seq"], 1);
+    assert_eq!(ack["duplicate"], false);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["id"], ack["id"]);
+    let (_, inbox) = app
+        .get(&format!("/api/v1/conversations?channel_account_id={account}"))
+        .await;
+    assert_eq!(inbox.as_array().unwrap().len(), 1, "{inbox}");
+    let (_, thread) = app
+        .get(&format!("/api/v1/conversations/{}", inbox[0]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(thread["interactions"].as_array().unwrap().len(), 1);
+    let (status, same) = session(&app, &account, Some(token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same["visitor_id"], visitor["visitor_id"], "a reload keeps the visitor");
+}
+
+async fn replies_reach_the_visitor_live_and_a_reconnect_resumes_without_loss(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = chat_account(&app, json!({})).await;
+    let (_, visitor) = session(&app, &account, None).await;
+    let token = visitor["token"].as_str().unwrap().to_owned();
+    let mut socket = connect(&app, &account, &token, None).await.unwrap();
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-1", "text": "Mi pedido no llega"}),
+    )
+    .await;
+    let ack = next_of(&mut socket, "ack").await;
+    let conversation = ack["conversation_id"].as_str().unwrap().to_owned();
+    let replies = format!("/api/v1/conversations/{conversation}/replies");
+    let reply = |text: &str| app.post(&replies, json!({"text": text}));
+
+    reply("Lo miro ahora mismo").await;
+    let live = loop {
+        let frame = next_of(&mut socket, "message").await;
+        if frame["direction"] == "outbound" {
+            break frame;
+        }
+    };
+    assert_eq!(live["text"], "Lo miro ahora mismo");
+    assert_eq!(live["seq"], 2);
+
+    drop(socket);
+    reply("Sale mañana").await;
+    app.post(
+        &format!("/api/v1/conversations/{conversation}/notes"),
+        json!({"text": "cliente nervioso"}),
+    )
+    .await;
+    reply("¿Algo más?").await;
+    let mut socket = connect(&app, &account, &token, None).await.unwrap();
+    send(&mut socket, json!({"type": "resume", "after_seq": 2})).await;
+    let first = next_of(&mut socket, "message").await;
+    let second = next_of(&mut socket, "message").await;
+
+    assert_eq!(
+        (first["text"].as_str(), first["seq"].as_i64()),
+        (Some("Sale mañana"), Some(3))
+    );
+    assert_eq!(
+        (second["text"].as_str(), second["seq"].as_i64()),
+        (Some("¿Algo más?"), Some(5)),
+        "the internal note (4) is never shown"
+    );
+    assert!(next(&mut socket).await.is_none(), "nothing else, nothing twice");
+}
+
+async fn a_visitor_who_gives_an_email_joins_that_contacts_timeline(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let crm = app.api_account("crm").await;
+    let (_, pushed) = app.push(json!({"channel_account_id": crm, "external_id": "o-1", "contact": {"email": "marta@example.es"}, "text": "Pedido 77 pagado"})).await;
+    let marta = pushed["interaction"]["contact_id"].as_str().unwrap().to_owned();
+    let account = chat_account(&app, json!({})).await;
+    let (_, visitor) = session(&app, &account, None).await;
+    let mut socket = connect(&app, &account, visitor["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-1", "text": "¿Cuándo llega el pedido 77?"}),
+    )
+    .await;
+    next_of(&mut socket, "ack").await;
+
+    send(
+        &mut socket,
+        json!({"type": "identify", "name": "Marta", "email": "MARTA@example.es"}),
+    )
+    .await;
+    let identified = next_of(&mut socket, "identified").await;
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-2", "text": "Soy Marta"}),
+    )
+    .await;
+    next_of(&mut socket, "ack").await;
+
+    assert_eq!(identified["contact_id"], marta.as_str());
+    let (_, timeline) = app.get(&format!("/api/v1/contacts/{marta}/timeline")).await;
+    let channels: Vec<&str> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, vec!["chat", "chat", "api"], "{timeline}");
+    let (_, merges) = app.get(&format!("/api/v1/contacts/{marta}/merges")).await;
+    assert_eq!(
+        merges.as_array().unwrap().len(),
+        1,
+        "the link is a recorded merge, so it can be undone"
+    );
+}
+
+async fn bad_frames_forged_tokens_and_foreign_pages_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let open = chat_account(&app, json!({})).await;
+    let guarded = chat_account(&app, json!({"allowed_origins": ["https://shop.example"]})).await;
+    let (_, visitor) = session(&app, &open, None).await;
+    let token = visitor["token"].as_str().unwrap();
+    let mut socket = connect(&app, &open, token, None).await.unwrap();
+
+    send(&mut socket, json!({"type": "dance"})).await;
+    let unknown = next_of(&mut socket, "error").await;
+    socket.send(Message::Text("{not json".into())).await.unwrap();
+    let garbage = next_of(&mut socket, "error").await;
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-9", "text": "x".repeat(10_001)}),
+    )
+    .await;
+    let too_long = next_of(&mut socket, "error").await;
+    send(&mut socket, json!({"type": "identify", "email": "not-an-email"})).await;
+    let bad_email = next_of(&mut socket, "error").await;
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-10", "text": "sigo aquí"}),
+    )
+    .await;
+    let still_works = next_of(&mut socket, "ack").await;
+
+    assert_eq!(unknown["code"], "invalid_frame");
+    assert_eq!(garbage["code"], "invalid_frame");
+    assert_eq!(
+        (too_long["code"].as_str(), too_long["client_id"].as_str()),
+        (Some("invalid_text"), Some("c-9"))
+    );
+    assert_eq!(bad_email["code"], "invalid_email");
+    assert_eq!(still_works["seq"], 1, "only the valid message was stored");
+    let forged = format!("{}.{}", uuid::Uuid::now_v7(), token.split_once('.').unwrap().1);
+    assert!(
+        connect(&app, &open, &forged, None).await.is_err(),
+        "a forged token cannot open a socket"
+    );
+    assert_eq!(session(&app, &open, Some(&forged)).await.0, StatusCode::UNAUTHORIZED);
+    let (status, refused) = session(&app, &guarded, None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "no origin, no session on a guarded chat: {refused}"
+    );
+    let from_shop = app
+        .http
+        .post(format!("{}/chat/{guarded}/session", app.base))
+        .header("origin", "https://shop.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_shop.status(), StatusCode::OK);
+    assert_eq!(
+        from_shop.headers().get("access-control-allow-origin").unwrap(),
+        "https://shop.example"
+    );
+    let shop_token = from_shop.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        connect(&app, &guarded, &shop_token, Some("https://evil.example"))
+            .await
+            .is_err()
+    );
+    assert!(
+        connect(&app, &guarded, &shop_token, Some("https://shop.example"))
+            .await
+            .is_ok()
+    );
+}
