@@ -47,26 +47,14 @@ impl Indexer {
         };
         let count = batch.len();
         let fields = self.index.fields().clone();
-        let mut writer = self.writer.take().expect("the writer is always returned after a step");
-        let (writer, result) = tokio::task::spawn_blocking(move || {
-            let result = (|| -> Result<(), tantivy::TantivyError> {
-                for (interaction, handle) in &batch {
-                    writer.delete_term(Term::from_field_text(fields.id, &interaction.id.to_string()));
-                    writer.add_document(document(&fields, interaction, handle.as_deref()))?;
-                }
-                let mut commit = writer.prepare_commit()?;
-                commit.set_payload(&last.to_string());
-                commit.commit()?;
-                Ok(())
-            })();
-            (writer, result)
+        self.commit_with(last, move |writer| {
+            for (interaction, handle) in &batch {
+                writer.delete_term(Term::from_field_text(fields.id, &interaction.id.to_string()));
+                writer.add_document(document(&fields, interaction, handle.as_deref()))?;
+            }
+            Ok(())
         })
-        .await
-        .map_err(SearchError::from)?;
-        self.writer = Some(writer);
-        result.map_err(SearchError::from)?;
-        self.index.reload()?;
-        self.index.set_watermark(last);
+        .await?;
         metrics::counter!("switchboard_indexed_total").increment(count as u64);
         Ok(count)
     }
@@ -85,15 +73,28 @@ impl Indexer {
 
     /// Empties the index and indexes the whole store again.
     pub async fn rebuild(&mut self) -> Result<usize, IndexerError> {
-        let mut writer = self.writer.take().expect("the writer is always returned after a step");
+        self.commit_with(0, |writer| writer.delete_all_documents().map(drop))
+            .await?;
+        self.catch_up().await
+    }
+
+    /// Applies `change` to the writer on a blocking thread and commits it with `watermark` as the
+    /// commit payload; then the searcher sees it.
+    async fn commit_with(
+        &mut self,
+        watermark: i64,
+        change: impl FnOnce(&mut IndexWriter) -> Result<(), tantivy::TantivyError> + Send + 'static,
+    ) -> Result<(), IndexerError> {
+        let mut writer = self
+            .writer
+            .take()
+            .expect("the writer is always put back after a commit");
         let (writer, result) = tokio::task::spawn_blocking(move || {
-            let result = (|| -> Result<(), tantivy::TantivyError> {
-                writer.delete_all_documents()?;
+            let result = change(&mut writer).and_then(|()| {
                 let mut commit = writer.prepare_commit()?;
-                commit.set_payload("0");
-                commit.commit()?;
-                Ok(())
-            })();
+                commit.set_payload(&watermark.to_string());
+                commit.commit().map(drop)
+            });
             (writer, result)
         })
         .await
@@ -101,8 +102,8 @@ impl Indexer {
         self.writer = Some(writer);
         result.map_err(SearchError::from)?;
         self.index.reload()?;
-        self.index.set_watermark(0);
-        self.catch_up().await
+        self.index.set_watermark(watermark);
+        Ok(())
     }
 
     /// Indexes whenever woken, and at least every `interval`, until `shutdown` changes.
