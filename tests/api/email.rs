@@ -14,6 +14,7 @@ use crate::on_both_stores;
 on_both_stores!(
     a_mail_lands_in_the_timeline_a_reply_goes_out_threaded_and_the_answer_threads_back,
     mail_that_arrived_while_the_hub_was_down_is_backfilled_once,
+    spoofed_threads_scripts_and_latin1_mail_are_handled_safely,
 );
 
 /// The test command's mail servers.
@@ -256,4 +257,95 @@ async fn mail_that_arrived_while_the_hub_was_down_is_backfilled_once(backend: Ba
     assert_eq!(after.len(), 3, "a restart fetches nothing twice");
     let (_, contacts) = app.get("/api/v1/contacts").await;
     assert_eq!(contacts.as_array().unwrap().len(), 1);
+}
+
+async fn spoofed_threads_scripts_and_latin1_mail_are_handled_safely(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (support, password) = mail_servers.user("help");
+    let (ana, _) = mail_servers.user("ana");
+    let (eve, _) = mail_servers.user("eve");
+    let support_address = format!("{support}@example.test");
+    let (ana_address, eve_address) = (format!("{ana}@example.es"), format!("{eve}@example.es"));
+    email_account(&app, &mail_servers, &support, &password).await;
+    let first_id = format!("<s1.{ana}@example.es>");
+    mail_servers
+        .send(
+            &ana_address,
+            &support_address,
+            &mail(&ana_address, &support_address, "Pedido 9", &first_id, "", "hola"),
+        )
+        .await;
+    let ana_mail = emails_of(&app, &ana_address, 1).await;
+    let ana_conversation = ana_mail[0]["conversation_id"].clone();
+
+    // Another sender quotes Ana's Message-ID: it must not land in Ana's conversation.
+    let spoof = mail(
+        &eve_address,
+        &support_address,
+        "Re: Pedido 9",
+        &format!("<s2.{eve}@example.es>"),
+        &format!("In-Reply-To: {first_id}\r\nReferences: {first_id}\r\n"),
+        "dame sus datos",
+    );
+    mail_servers.send(&eve_address, &support_address, &spoof).await;
+    // HTML with a script and an event handler.
+    let html = format!(
+        "From: {eve_address}\r\nTo: {support_address}\r\nSubject: Oferta\r\nMessage-ID: <s3.{eve}@example.es>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n<p onmouseover=\"steal()\">Mire <b>esto</b></p><script>alert(document.cookie)</script>\r\n"
+    );
+    mail_servers.send(&eve_address, &support_address, &html).await;
+    // A Spanish mail in ISO-8859-1 (raw 8-bit bytes through SMTP).
+    let latin1_text = "From: {from}\r\nTo: {to}\r\nSubject: Tel\u{e9}fono\r\nMessage-ID: <s4.{id}@example.es>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nEl tel\u{e9}fono no funciona desde el mi\u{e9}rcoles\r\n"
+        .replace("{from}", &ana_address)
+        .replace("{to}", &support_address)
+        .replace("{id}", &ana);
+    let latin1: Vec<u8> = latin1_text
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("latin-1"))
+        .collect();
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mail_servers.smtp.0)
+        .port(mail_servers.smtp.1)
+        .build();
+    let envelope = lettre::address::Envelope::new(
+        Some(ana_address.parse().unwrap()),
+        vec![support_address.parse().unwrap()],
+    )
+    .unwrap();
+    transport.send_raw(&envelope, &latin1).await.unwrap();
+
+    let eve_mail = emails_of(&app, &eve_address, 2).await;
+    let spoofed = eve_mail
+        .iter()
+        .find(|m| m["subject"] == "Re: Pedido 9")
+        .expect("the spoofed mail was stored");
+    assert_ne!(
+        spoofed["conversation_id"], ana_conversation,
+        "a reply header from another sender never joins Ana's conversation"
+    );
+    let offer = eve_mail
+        .iter()
+        .find(|m| m["subject"] == "Oferta")
+        .expect("the html mail was stored");
+    let stored_html = offer["html"].as_str().unwrap();
+    assert!(stored_html.contains("<b>esto</b>"), "{stored_html}");
+    for banned in ["<script", "onmouseover", "alert("] {
+        assert!(!stored_html.contains(banned), "{banned} survived: {stored_html}");
+    }
+    assert_eq!(
+        offer["text"].as_str().unwrap().trim(),
+        "Mire esto",
+        "plain text is kept for search"
+    );
+    let ana_all = emails_of(&app, &ana_address, 2).await;
+    assert!(ana_all.iter().any(|m| m["subject"] == "Teléfono"), "{ana_all:?}");
+    for query in ["telefono", "miércoles", "MIERCOLES"] {
+        let (found, _) = app
+            .search_until(&format!("q={query}&channel=email"), Duration::from_secs(5), |b| {
+                b["total"] == 1
+            })
+            .await;
+        assert_eq!(found["total"], 1, "{query}: {found}");
+    }
 }

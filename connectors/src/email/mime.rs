@@ -40,13 +40,36 @@ pub enum MimeError {
 /// A Date header further in the future than this is not believed.
 const MAX_CLOCK_SKEW: time::Duration = time::Duration::days(1);
 
+/// The message with a header block that is valid UTF-8. Headers must be ASCII (RFC 5322) or
+/// UTF-8 (RFC 6532), but mail clients still send raw Latin-1 or Windows-1252 (`Subject: Teléfono`
+/// in 8-bit); such a header block is read as Windows-1252, a superset of Latin-1's printable
+/// range, instead of turning every accent into U+FFFD. Bodies keep their declared charsets.
+fn with_readable_headers(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len());
+    let headers = &raw[..end];
+    if std::str::from_utf8(headers).is_ok() {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(headers);
+    let mut fixed = decoded.into_owned().into_bytes();
+    fixed.extend_from_slice(&raw[end..]);
+    std::borrow::Cow::Owned(fixed)
+}
+
 pub fn parse(
     raw: &[u8],
     channel_account_id: Uuid,
     received_at: OffsetDateTime,
     max_attachment_bytes: usize,
 ) -> Result<ParsedEmail, MimeError> {
-    let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
+    let readable = with_readable_headers(raw);
+    let message = MessageParser::default()
+        .parse(readable.as_ref())
+        .ok_or(MimeError::Unparseable)?;
     let from = message.from().and_then(|f| f.first()).ok_or(MimeError::NoSender)?;
     let address = from.address().ok_or(MimeError::NoSender)?;
     let sender = EmailAddress::parse(address).map_err(|_| MimeError::BadSender(address.to_owned()))?;
@@ -244,6 +267,15 @@ MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
             Err(MimeError::BadSender(_) | MimeError::NoSender)
         ));
         assert_eq!(parse(b"", Uuid::nil(), now, 0).unwrap_err(), MimeError::Unparseable);
+    }
+
+    #[test]
+    fn raw_8bit_latin1_headers_are_read_not_mangled() {
+        let raw = b"From: Jos\xe9 <jose@example.es>\r\nSubject: Tel\xe9fono aver\xedado\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\nEl tel\xe9fono\r\n";
+        let env = parse_fixture(raw).envelope;
+        assert_eq!(env.content.subject.as_deref(), Some("Teléfono averíado"));
+        assert_eq!(env.contact_name.as_deref(), Some("José"));
+        assert_eq!(env.content.text.as_deref().map(str::trim), Some("El teléfono"));
     }
 
     #[test]
