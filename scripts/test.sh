@@ -101,11 +101,17 @@ done
 eval "$(grep '^export SWITCHBOARD_TEST_' <<<"$mail_env")"
 log "imap at $SWITCHBOARD_TEST_IMAP, smtp at $SWITCHBOARD_TEST_SMTP, mail dir $SWITCHBOARD_TEST_MAIL_DIR"
 
-# --- hook: more test servers go here ---------------------------------------
-# Later: start chromium the same way: from "$tmp", on a port chosen with
-# free_port, export its address for the tests, and stop it (by pid) in
-# cleanup().
-# ---------------------------------------------------------------------------
+# Browser: Debian's chromium, driven by playwright-core from npm (which downloads
+# no browser of its own). The browser tests start and stop it themselves.
+if [[ ! -x /usr/bin/chromium ]]; then
+    log "installing chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+    log "installing playwright-core"
+    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+fi
 
 status=0
 cargo nextest run --workspace --no-fail-fast "$@" || status=$?

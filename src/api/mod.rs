@@ -10,6 +10,7 @@ mod conversations;
 mod interactions;
 mod ops;
 mod search;
+mod web;
 mod webhooks;
 mod ws;
 
@@ -54,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ops::router())
         .merge(webhooks::router())
         .merge(chat::router())
+        .merge(web::router())
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::Internal("the request handler panicked".into()).into_response()
