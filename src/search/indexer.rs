@@ -85,10 +85,9 @@ impl Indexer {
         watermark: i64,
         change: impl FnOnce(&mut IndexWriter) -> Result<(), tantivy::TantivyError> + Send + 'static,
     ) -> Result<(), IndexerError> {
-        let mut writer = self
-            .writer
-            .take()
-            .expect("the writer is always put back after a commit");
+        // Only a panic inside tantivy on the blocking thread could lose the writer; say so on
+        // every later step rather than panic the indexer task.
+        let mut writer = self.writer.take().ok_or(SearchError::WriterLost)?;
         let (writer, result) = tokio::task::spawn_blocking(move || {
             let result = change(&mut writer).and_then(|()| {
                 let mut commit = writer.prepare_commit()?;

@@ -36,6 +36,8 @@ pub enum SearchError {
     Locked,
     #[error("search task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("the index writer was lost after a failed commit; restart the hub to reopen it")]
+    WriterLost,
 }
 
 /// One page of search results, best first.
