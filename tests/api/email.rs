@@ -15,6 +15,7 @@ on_both_stores!(
     a_mail_lands_in_the_timeline_a_reply_goes_out_threaded_and_the_answer_threads_back,
     mail_that_arrived_while_the_hub_was_down_is_backfilled_once,
     spoofed_threads_scripts_and_latin1_mail_are_handled_safely,
+    a_recreated_mailbox_is_re_matched_missing_nothing_and_importing_nothing_twice,
 );
 
 /// The test command's mail servers.
@@ -348,4 +349,98 @@ async fn spoofed_threads_scripts_and_latin1_mail_are_handled_safely(backend: Bac
             .await;
         assert_eq!(found["total"], 1, "{query}: {found}");
     }
+}
+
+/// Runs `doveadm` against the test dovecot as the user who owns the mail (the servers run
+/// unprivileged; root-owned files would lock them out of the mailbox).
+fn doveadm(mail: &MailServers, args: &[&str]) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(mail.dir.join("mail")).unwrap();
+    let me = String::from_utf8(std::process::Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    let config = mail.dir.join("dovecot.conf");
+    let mut command = if me.trim() == owner.uid().to_string() {
+        std::process::Command::new("doveadm")
+    } else {
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            format!("--reuid={}", owner.uid()),
+            format!("--regid={}", owner.gid()),
+            "--clear-groups".into(),
+            "doveadm".into(),
+        ]);
+        c
+    };
+    let output = command.arg("-c").arg(config).args(args).output().expect("doveadm runs");
+    assert!(
+        output.status.success(),
+        "doveadm {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn a_recreated_mailbox_is_re_matched_missing_nothing_and_importing_nothing_twice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (support, password) = mail_servers.user("uv");
+    let (customer, _) = mail_servers.user("rita");
+    let (support_address, customer_address) = (format!("{support}@example.test"), format!("{customer}@example.es"));
+    let id = |n: u32| format!("<u{n}.{customer}@example.es>");
+    let send = |n: u32| {
+        mail(
+            &customer_address,
+            &support_address,
+            &format!("Asunto {n}"),
+            &id(n),
+            "",
+            &format!("mensaje {n}"),
+        )
+    };
+    mail_servers.send(&customer_address, &support_address, &send(1)).await;
+    mail_servers.send(&customer_address, &support_address, &send(2)).await;
+    // The hub follows a folder that the mail is copied into, so the test can rebuild it at will.
+    let copy = |query: &[&str]| {
+        let mut args = vec!["copy", "-u", support.as_str(), "Archive", "mailbox", "INBOX"];
+        args.extend_from_slice(query);
+        doveadm(&mail_servers, &args);
+    };
+    doveadm(&mail_servers, &["mailbox", "create", "-u", &support, "Archive"]);
+    copy(&["ALL"]);
+    let (status, account) = app
+        .post(
+            "/api/v1/channel-accounts",
+            json!({"kind": "email", "name": "archive", "secret": password, "settings": {
+                "address": support_address, "username": support, "mailbox": "Archive",
+                "imap_host": mail_servers.imap.0, "imap_port": mail_servers.imap.1, "imap_tls": false, "idle_seconds": 2}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    assert_eq!(emails_of(&app, &customer_address, 2).await.len(), 2);
+
+    // The folder is rebuilt: a new UIDVALIDITY, and the new mail now has UID 1, below the UID
+    // the hub saved. A hub trusting its old cursor would skip it.
+    let before = doveadm(
+        &mail_servers,
+        &["mailbox", "status", "-u", &support, "uidvalidity", "Archive"],
+    );
+    doveadm(&mail_servers, &["mailbox", "delete", "-u", &support, "Archive"]);
+    doveadm(&mail_servers, &["mailbox", "create", "-u", &support, "Archive"]);
+    mail_servers.send(&customer_address, &support_address, &send(3)).await;
+    copy(&["header", "message-id", &id(3)]);
+    copy(&["NOT", "header", "message-id", &id(3)]);
+    let after = doveadm(
+        &mail_servers,
+        &["mailbox", "status", "-u", &support, "uidvalidity", "Archive"],
+    );
+    assert_ne!(before, after, "the folder got a new UIDVALIDITY");
+
+    let all = emails_of(&app, &customer_address, 3).await;
+    assert_eq!(all.len(), 3, "the new mail at a low UID was found: {all:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = emails_of(&app, &customer_address, 4).await;
+    assert_eq!(
+        all.len(),
+        3,
+        "the two old mails were re-matched by Message-ID, not imported again"
+    );
 }
