@@ -9,6 +9,9 @@
 //! whatever arrived while the previous commit was syncing, so under light load each envelope is
 //! committed alone and at once, and under heavy load the sync cost is shared.
 
+use std::collections::{HashMap, HashSet};
+
+use futures::StreamExt;
 use sqlx::Acquire;
 use time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +28,8 @@ use switchboard_connectors::InboundEnvelope;
 pub const MAX_EXTERNAL_ID: usize = 512;
 /// Most envelopes committed in one transaction.
 pub const MAX_BATCH: usize = 512;
+/// Duplicate pre-checks of one `ingest_many` call in flight at once.
+const PRECHECKS: usize = 16;
 /// Envelopes waiting for the writer before senders wait too (backpressure).
 const QUEUE_DEPTH: usize = 8192;
 
@@ -106,9 +111,30 @@ impl IngestQueue {
         store: &Store,
         envelopes: Vec<InboundEnvelope>,
     ) -> Vec<Result<IngestOutcome, IngestError>> {
+        // The duplicate pre-checks run concurrently (`buffered` keeps their order); the envelopes
+        // then enter the queue in their own order, which threading depends on: a reply must not
+        // overtake its parent.
+        let keys: Vec<_> = envelopes
+            .iter()
+            .map(|e| {
+                (
+                    store.clone(),
+                    ChannelAccountId(e.channel_account_id),
+                    e.external_id.clone(),
+                )
+            })
+            .collect();
+        let checks: Vec<_> = futures::stream::iter(keys)
+            .map(|(store, account, external_id)| Self::precheck(store, account, external_id))
+            .buffered(PRECHECKS)
+            .collect()
+            .await;
         let mut pending = Vec::with_capacity(envelopes.len());
-        for envelope in envelopes {
-            pending.push(self.submit(store, envelope).await);
+        for (envelope, check) in envelopes.into_iter().zip(checks) {
+            pending.push(match check {
+                Some(answer) => Submitted::Done(Box::new(answer)),
+                None => self.enqueue(envelope).await,
+            });
         }
         let mut outcomes = Vec::with_capacity(pending.len());
         for waiting in pending {
@@ -126,24 +152,28 @@ impl IngestQueue {
         outcomes
     }
 
-    async fn submit(&self, store: &Store, envelope: InboundEnvelope) -> Submitted {
-        if envelope.external_id.is_empty() || envelope.external_id.len() > MAX_EXTERNAL_ID {
-            return Submitted::Done(Box::new(Err(IngestError::ExternalId)));
+    /// The answer for an envelope that needs no writer: invalid, or already stored. A provider's
+    /// retry storm is answered from the read pool without queueing for the writer.
+    async fn precheck(
+        store: Store,
+        account: ChannelAccountId,
+        external_id: String,
+    ) -> Option<Result<IngestOutcome, IngestError>> {
+        if external_id.is_empty() || external_id.len() > MAX_EXTERNAL_ID {
+            return Some(Err(IngestError::ExternalId));
         }
-        // A provider's retry storm is answered from the read pool without queueing for the writer.
-        let account = ChannelAccountId(envelope.channel_account_id);
-        match store.interaction_by_external_id(account, &envelope.external_id).await {
-            Ok(Some(existing)) => {
-                let outcome = IngestOutcome {
-                    interaction: existing,
-                    duplicate: true,
-                    conversation_opened: false,
-                };
-                return Submitted::Done(Box::new(Ok(outcome)));
-            }
-            Ok(None) => {}
-            Err(e) => return Submitted::Done(Box::new(Err(e.into()))),
+        match store.interaction_by_external_id(account, &external_id).await {
+            Ok(Some(existing)) => Some(Ok(IngestOutcome {
+                interaction: existing,
+                duplicate: true,
+                conversation_opened: false,
+            })),
+            Ok(None) => None,
+            Err(e) => Some(Err(e.into())),
         }
+    }
+
+    async fn enqueue(&self, envelope: InboundEnvelope) -> Submitted {
         let channel = envelope.channel;
         let (reply, receiver) = oneshot::channel();
         if self.sender.send(Job { envelope, reply }).await.is_err() {
@@ -193,8 +223,13 @@ impl IngestWriter {
             Err(e) => return batch.iter().map(|_| Err(IngestError::Store(clone_error(&e)))).collect(),
         };
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut accounts = HashMap::new();
+        let mut seen = HashSet::new();
         for job in batch {
-            outcomes.push(self.write_one(&mut tx, &job.envelope).await);
+            let env = &job.envelope;
+            // A repeat inside this batch is the only duplicate the queue's check cannot have seen.
+            let twin = !seen.insert((env.channel_account_id, env.external_id.as_str()));
+            outcomes.push(self.write_one(&mut tx, env, &mut accounts, twin).await);
         }
         if let Err(e) = tx.commit().await {
             let e = StoreError::from(e);
@@ -205,10 +240,17 @@ impl IngestWriter {
     }
 
     /// One envelope inside the batch's transaction, in a savepoint of its own.
-    async fn write_one(&self, tx: &mut Tx<'_>, env: &InboundEnvelope) -> Result<IngestOutcome, IngestError> {
-        for _ in 0..3 {
+    async fn write_one(
+        &self,
+        tx: &mut Tx<'_>,
+        env: &InboundEnvelope,
+        accounts: &mut HashMap<ChannelAccountId, ChannelAccount>,
+        twin: bool,
+    ) -> Result<IngestOutcome, IngestError> {
+        for attempt in 0..3 {
             let mut savepoint = tx.begin().await?;
-            match place_one(&mut savepoint, env, self.reopen_window).await {
+            let check_duplicate = twin || attempt > 0;
+            match place_one(&mut savepoint, env, self.reopen_window, accounts, check_duplicate).await {
                 Ok(Placed::Stored(outcome)) => {
                     savepoint.commit().await?;
                     return Ok(outcome);
@@ -221,8 +263,8 @@ impl IngestWriter {
                         conversation_opened: false,
                     });
                 }
-                // A concurrent writer (another node) took the same new handle: try again, it is
-                // committed by now.
+                // A concurrent writer (another node) took the same new handle or external id:
+                // try again, it is committed by now; the next attempt checks for the duplicate.
                 Ok(Placed::RaceLost) => savepoint.rollback().await?,
                 Err(e) => {
                     savepoint.rollback().await?;
@@ -245,10 +287,27 @@ enum Placed {
     RaceLost,
 }
 
-async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Duration) -> Result<Placed, IngestError> {
-    let account = match store::account_in(tx, ChannelAccountId(env.channel_account_id)).await {
-        Err(StoreError::NotFound(_)) => return Err(IngestError::UnknownAccount),
-        other => other?,
+/// Writes one envelope. `accounts` caches the batch's channel accounts; the duplicate check runs
+/// only when asked, since the insert itself refuses a duplicate (and the caller then retries
+/// with the check, to return the stored interaction).
+async fn place_one(
+    tx: &mut Tx<'_>,
+    env: &InboundEnvelope,
+    reopen_window: Duration,
+    accounts: &mut HashMap<ChannelAccountId, ChannelAccount>,
+    check_duplicate: bool,
+) -> Result<Placed, IngestError> {
+    let account_id = ChannelAccountId(env.channel_account_id);
+    let account = match accounts.get(&account_id) {
+        Some(account) => account.clone(),
+        None => match store::account_in(tx, account_id).await {
+            Err(StoreError::NotFound(_)) => return Err(IngestError::UnknownAccount),
+            other => {
+                let account = other?;
+                accounts.insert(account_id, account.clone());
+                account
+            }
+        },
     };
     if account.kind != env.channel {
         return Err(IngestError::ChannelMismatch {
@@ -256,8 +315,9 @@ async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Durati
             envelope: env.channel,
         });
     }
-    // Earlier in this batch, or committed since the queue's check.
-    if let Some(existing) = store::interaction_by_external_id_in(tx, account.id, &env.external_id).await? {
+    if check_duplicate
+        && let Some(existing) = store::interaction_by_external_id_in(tx, account.id, &env.external_id).await?
+    {
         return Ok(Placed::Duplicate(existing));
     }
     let Some((handle_id, contact_id)) = resolve_contact(tx, env).await? else {
@@ -328,7 +388,6 @@ async fn place_one(tx: &mut Tx<'_>, env: &InboundEnvelope, reopen_window: Durati
         attachments: env.attachments.clone(),
         message_id: env.threading.message_id.clone(),
     };
-    store::touch(tx, placement.id(), env.occurred_at).await?;
     let seq = store::next_seq(tx, 1).await?;
     let Some(interaction) = store::insert_interaction(tx, &new, seq).await? else {
         return Ok(Placed::RaceLost);

@@ -106,7 +106,6 @@ impl Hub {
             )
             .await?;
         }
-        store::touch(&mut tx, conversation_id, at).await?;
         let seq = store::next_seq(&mut tx, 1).await?;
         let interaction = store::insert_interaction(&mut tx, &new, seq)
             .await?

@@ -242,19 +242,6 @@ fn strip_reply_prefix(rest: &str) -> Option<&str> {
     })
 }
 
-/// Moves the conversation's activity clock forward (never back, for late-arriving touchpoints).
-pub(crate) async fn touch(tx: &mut Tx<'_>, id: ConversationId, at: OffsetDateTime) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE conversations SET last_activity_at = CASE WHEN last_activity_at < $1 THEN $1 ELSE last_activity_at END
-         WHERE id = $2",
-    )
-    .bind(to_micros(at))
-    .bind(id.to_string())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 async fn set_status_in(
     tx: &mut Tx<'_>,
     id: ConversationId,

@@ -71,20 +71,26 @@ pub(crate) async fn next_seq(tx: &mut Tx<'_>, n: i64) -> Result<i64, StoreError>
     Ok(last - n + 1)
 }
 
-/// Inserts `new` with sequence number `seq`; `None` if its external id is already stored.
+/// Inserts `new` with sequence number `seq`, giving it the next position in its conversation
+/// and moving the conversation's activity clock forward (never back, for late arrivals);
+/// `None` if its external id is already stored.
 pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> Result<Option<Interaction>, StoreError> {
     let conversation_seq: i64 = sqlx::query_scalar(
-        "UPDATE conversations SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq",
+        "UPDATE conversations SET message_seq = message_seq + 1,
+             last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END
+         WHERE id = $1 RETURNING message_seq",
     )
     .bind(new.conversation_id.to_string())
+    .bind(to_micros(new.occurred_at))
     .fetch_one(&mut **tx)
     .await?;
-    let done = sqlx::query(
+    let row = sqlx::query(
         "INSERT INTO interactions (id, seq, channel_account_id, channel, external_id, conversation_id, contact_id,
             handle_id, direction, author_agent_id, occurred_at, subject, body_text, body_html, details, attachments,
             message_id, created_at, conversation_seq)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-         ON CONFLICT (channel_account_id, external_id) DO NOTHING",
+         ON CONFLICT (channel_account_id, external_id) DO NOTHING
+         RETURNING *",
     )
     .bind(new.id.to_string())
     .bind(seq)
@@ -105,15 +111,9 @@ pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> R
     .bind(new.message_id.clone())
     .bind(to_micros(now()))
     .bind(conversation_seq)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Ok(None);
-    }
-    by_id(&mut **tx, new.id)
-        .await?
-        .map(Some)
-        .ok_or(StoreError::NotFound("interaction"))
+    row.as_ref().map(interaction_from_row).transpose()
 }
 
 pub(crate) async fn by_external_id<'e, E: Executor<'e, Database = Any>>(

@@ -30,7 +30,7 @@ pub use outbox::{Delivery, OutboxJob};
 pub(crate) use accounts::{account_in, random_token, save_cursor};
 pub(crate) use agents::agent_by_extension_in;
 pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
-pub(crate) use conversations::{Placement, PlacementRequest, Threading, conversation_in, place, touch};
+pub(crate) use conversations::{Placement, PlacementRequest, Threading, conversation_in, place};
 pub(crate) use events::record_event;
 pub(crate) use interactions::{insert as insert_interaction, interaction_by_external_id_in, message_ids_in, next_seq};
 
