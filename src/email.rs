@@ -188,6 +188,15 @@ async fn sync_mailbox(
             for (uid, raw) in &messages {
                 match mime::parse(raw, account.id.0, now(), settings.max_attachment_bytes) {
                     Ok(mut parsed) => {
+                        // Bytes first: a crash before the mail is stored leaves only an unused blob.
+                        for attachment in &parsed.attachments {
+                            if let (Some(bytes), Some(hash)) = (&attachment.bytes, &attachment.meta.sha256) {
+                                hub.store
+                                    .put_blob(hash, &attachment.meta.content_type, bytes)
+                                    .await
+                                    .map_err(|e| ConnectorError::Transport(format!("storing an attachment: {e}")))?;
+                            }
+                        }
                         parsed.envelope.cursor = Some(Cursor {
                             stream: stream.clone(),
                             position: format!("{validity}:{uid}"),

@@ -133,6 +133,9 @@ pub struct AttachmentMeta {
     pub size: Option<u64>,
     /// Where the bytes can be fetched from, for channels that send links (MMS media).
     pub url: Option<String>,
+    /// Hex SHA-256 of the bytes, when the hub stores them: the key to download them by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A connector's resume position, saved in the same transaction as the touchpoint it follows,

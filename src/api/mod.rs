@@ -3,6 +3,7 @@
 
 mod accounts;
 mod agents;
+mod attachments;
 mod calls;
 mod chat;
 mod contacts;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(interactions::router())
         .merge(search::router())
         .merge(calls::router())
+        .merge(attachments::router())
         .merge(ws::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) });
     Router::new()

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod agents;
+mod blobs;
 mod calls;
 mod contacts;
 mod conversations;
@@ -19,6 +20,7 @@ mod rows;
 
 pub use accounts::NewChannelAccount;
 pub use agents::{NewAgent, SessionRecord, TokenRecord};
+pub use blobs::Blob;
 pub use calls::{CallEvent, CallLeg};
 pub use contacts::{ContactPatch, ContactQuery};
 pub use conversations::ConversationFilter;

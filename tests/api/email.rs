@@ -16,6 +16,7 @@ on_both_stores!(
     mail_that_arrived_while_the_hub_was_down_is_backfilled_once,
     spoofed_threads_scripts_and_latin1_mail_are_handled_safely,
     a_recreated_mailbox_is_re_matched_missing_nothing_and_importing_nothing_twice,
+    attachments_are_stored_and_downloaded_byte_for_byte,
 );
 
 /// The test command's mail servers.
@@ -443,4 +444,56 @@ async fn a_recreated_mailbox_is_re_matched_missing_nothing_and_importing_nothing
         3,
         "the two old mails were re-matched by Message-ID, not imported again"
     );
+}
+
+async fn attachments_are_stored_and_downloaded_byte_for_byte(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (support, password) = mail_servers.user("att");
+    let (customer, _) = mail_servers.user("paco");
+    let (support_address, customer_address) = (format!("{support}@example.test"), format!("{customer}@example.es"));
+    email_account(&app, &mail_servers, &support, &password).await;
+    let pdf = b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n1 0 obj\n<<>>\nendobj\n";
+    use base64::Engine as _;
+    let raw = format!(
+        "From: {customer_address}\r\nTo: {support_address}\r\nSubject: Factura adjunta\r\nMessage-ID: <a1.{customer}@example.es>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=xx\r\n\r\n--xx\r\nContent-Type: text/plain\r\n\r\nAdjunto la factura\r\n\
+         --xx\r\nContent-Type: application/pdf; name=\"factura.pdf\"\r\nContent-Disposition: attachment; filename=\"factura.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--xx--\r\n",
+        base64::engine::general_purpose::STANDARD.encode(pdf)
+    );
+    mail_servers.send(&customer_address, &support_address, &raw).await;
+    let stored = emails_of(&app, &customer_address, 1).await;
+    let attachment = &stored[0]["attachments"][0];
+    assert_eq!(attachment["name"], "factura.pdf");
+    assert_eq!(attachment["size"], pdf.len());
+    let hash = attachment["sha256"].as_str().expect("the bytes were stored");
+
+    let download = app
+        .http
+        .get(format!("{}/api/v1/attachments/{hash}", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(
+        download.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next(),
+        Some("attachment"),
+        "never rendered inline"
+    );
+    assert_eq!(download.headers()["x-original-content-type"], "application/pdf");
+    assert_eq!(&download.bytes().await.unwrap()[..], &pdf[..]);
+    let (status, _) = app.get(&format!("/api/v1/attachments/{}", "0".repeat(64))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get("/api/v1/attachments/not-a-hash").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let anonymous = reqwest::get(format!("{}/api/v1/attachments/{hash}", app.base))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }

@@ -124,6 +124,7 @@ pub fn parse(
                 content_type,
                 size: Some(size as u64),
                 url: None,
+                sha256: fits.then(|| hex::encode(Sha256::digest(part.contents()))),
             },
             content_id: part.content_id().map(|c| c.trim_matches(['<', '>']).to_owned()),
             bytes: fits.then(|| part.contents().to_vec()),
@@ -247,6 +248,11 @@ MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
         assert_eq!(png.meta.content_type, "image/png");
         assert_eq!(png.content_id.as_deref(), Some("img1@x"));
         assert_eq!(png.bytes.as_deref(), Some(&b"\x89PNG\r\n\x1a\n"[..]));
+        assert_eq!(
+            png.meta.sha256.as_deref(),
+            Some("4c4b6a3be1314ab86138bef4314dde022e600960d8689a2c8f8631802d20dab6")
+        );
+        assert_eq!(email.attachments[1].meta.sha256, None);
         assert_eq!(email.attachments[1].bytes, None, "over the limit: metadata only");
         assert_eq!(email.envelope.details["attachments_omitted"][0]["name"], "big.pdf");
     }

@@ -84,6 +84,7 @@ impl GenericSms {
                     content_type: m.content_type.unwrap_or_else(|| "application/octet-stream".into()),
                     size: None,
                     url: Some(m.url),
+                    sha256: None,
                 })
                 .collect(),
             details: serde_json::Value::Object(details),

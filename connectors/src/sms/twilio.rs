@@ -187,6 +187,7 @@ pub fn inbound_envelope(
                 .to_owned(),
             size: None,
             url: get(params, &format!("MediaUrl{i}")).map(str::to_owned),
+            sha256: None,
         })
         .collect();
     let mut details = serde_json::Map::new();
