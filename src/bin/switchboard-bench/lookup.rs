@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 
 use crate::harness::Bench;
 use crate::seed::Dataset;
-use crate::stats::{Percentiles, Table, closed_loop, ms, rate};
+use crate::stats::{Table, closed_loop};
 
 pub const LEVELS: [usize; 2] = [1, 8];
 const LEVEL_DEADLINE: Duration = Duration::from_secs(120);
@@ -90,38 +90,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, requests_per_level: usize) ->
             }
         })
         .await;
-        let all = Percentiles::of(&run.latencies(None, false));
-        table.row(vec![
-            clients.to_string(),
-            "**all**".into(),
-            run.count(None).to_string(),
-            run.errors(None).to_string(),
-            ms(all.p50),
-            ms(all.p95),
-            ms(all.p99),
-            rate(run.count(None), run.elapsed),
-            format!("{:.1}", run.mean_value(None)),
-        ]);
-        for (k, name) in kinds.iter().enumerate() {
-            let p = Percentiles::of(&run.latencies(Some(k), false));
-            table.row(vec![
-                clients.to_string(),
-                (*name).to_owned(),
-                run.count(Some(k)).to_string(),
-                run.errors(Some(k)).to_string(),
-                ms(p.p50),
-                ms(p.p95),
-                ms(p.p99),
-                rate(run.count(Some(k)), run.elapsed),
-                format!("{:.1}", run.mean_value(Some(k))),
-            ]);
-        }
-        if run.cut_short {
-            table.note(format!(
-                "{clients} clients: stopped at the {LEVEL_DEADLINE:?} deadline after {} requests",
-                run.count(None)
-            ));
-        }
+        run.level_rows(&mut table, clients, &kinds, 1, LEVEL_DEADLINE);
     }
     table.note("an answer is the contact, its 50 latest interactions and its open conversations; an error is any non-2xx (a 404 means the number was not found)");
     table.print();

@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 use crate::data::{self, HISTORY_DAYS, RARE_WORD};
 use crate::harness::Bench;
 use crate::seed::Dataset;
-use crate::stats::{LoadRun, Percentiles, Table, closed_loop, ms, rate};
+use crate::stats::{LoadRun, Table, closed_loop};
 
 pub const LEVELS: [usize; 3] = [1, 8, 64];
 /// No level runs longer than this, whatever its request count.
@@ -111,38 +111,8 @@ pub async fn run(bench: &Bench, dataset: &Dataset, requests_per_level: usize) ->
             }
         })
         .await;
-        let all = Percentiles::of(&run.latencies(None, false));
-        table.row(vec![
-            clients.to_string(),
-            "**all**".into(),
-            run.count(None).to_string(),
-            run.errors(None).to_string(),
-            ms(all.p50),
-            ms(all.p95),
-            ms(all.p99),
-            rate(run.count(None), run.elapsed),
-            format!("{:.0}", run.mean_value(None)),
-        ]);
-        for (kind, (name, _)) in mix.iter().enumerate() {
-            let p = Percentiles::of(&run.latencies(Some(kind), false));
-            table.row(vec![
-                clients.to_string(),
-                name.clone(),
-                run.count(Some(kind)).to_string(),
-                run.errors(Some(kind)).to_string(),
-                ms(p.p50),
-                ms(p.p95),
-                ms(p.p99),
-                rate(run.count(Some(kind)), run.elapsed),
-                format!("{:.0}", run.mean_value(Some(kind))),
-            ]);
-        }
-        if run.cut_short {
-            table.note(format!(
-                "{clients} clients: stopped at the {LEVEL_DEADLINE:?} deadline after {} requests",
-                run.count(None)
-            ));
-        }
+        let names: Vec<&str> = mix.iter().map(|(name, _)| name.as_str()).collect();
+        run.level_rows(&mut table, clients, &names, 0, LEVEL_DEADLINE);
     }
     table.note("each answer carries the first 20 hits as full interactions read from the store; mean matches is the answer's `total`");
     table.print();

@@ -143,6 +143,36 @@ pub struct LoadRun {
 }
 
 impl LoadRun {
+    /// The rows of one load level: all requests, then each kind of request (named by `kinds`),
+    /// with the mean per-request value printed with `decimals` digits; and a note when the
+    /// deadline cut the level short.
+    pub fn level_rows(&self, table: &mut Table, clients: usize, kinds: &[&str], decimals: usize, deadline: Duration) {
+        let row = |label: &str, kind: Option<usize>| {
+            let p = Percentiles::of(&self.latencies(kind, false));
+            vec![
+                clients.to_string(),
+                label.to_owned(),
+                self.count(kind).to_string(),
+                self.errors(kind).to_string(),
+                ms(p.p50),
+                ms(p.p95),
+                ms(p.p99),
+                rate(self.count(kind), self.elapsed),
+                format!("{:.*}", decimals, self.mean_value(kind)),
+            ]
+        };
+        table.row(row("**all**", None));
+        for (kind, name) in kinds.iter().enumerate() {
+            table.row(row(name, Some(kind)));
+        }
+        if self.cut_short {
+            table.note(format!(
+                "{clients} clients: stopped at the {deadline:?} deadline after {} requests",
+                self.count(None)
+            ));
+        }
+    }
+
     pub fn latencies(&self, kind: Option<usize>, ok_only: bool) -> Vec<Duration> {
         self.samples
             .iter()
