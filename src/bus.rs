@@ -26,6 +26,35 @@ pub enum HubEvent {
         agent_id: AgentId,
         pop: Box<ScreenPop>,
     },
+    /// An agent opened, is writing in, or left a conversation ("Bea is replying"), so two
+    /// agents do not answer the same customer twice.
+    AgentActivity {
+        agent_id: AgentId,
+        agent_name: String,
+        conversation_id: ConversationId,
+        activity: Activity,
+    },
+    /// An agent went online, away or offline.
+    PresenceChanged {
+        agent: Box<Agent>,
+    },
+    /// An outbound message's delivery moved on (sent, failed, or a provider's receipt).
+    DeliveryChanged {
+        interaction_id: InteractionId,
+    },
+    /// The customer is typing in a chat.
+    CustomerTyping {
+        conversation_id: ConversationId,
+    },
+}
+
+/// What an agent is doing in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Viewing,
+    Replying,
+    Left,
 }
 
 /// What an agent's screen shows when a call rings.

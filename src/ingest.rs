@@ -387,6 +387,7 @@ async fn place_one(
         details,
         attachments: env.attachments.clone(),
         message_id: env.threading.message_id.clone(),
+        awaits_reply: env.needs_reply,
     };
     let seq = store::next_seq(tx, 1).await?;
     let Some(interaction) = store::insert_interaction(tx, &new, seq).await? else {

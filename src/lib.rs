@@ -26,6 +26,8 @@ pub mod hub;
 pub mod ingest;
 /// The outbox worker and the channel senders it delivers through.
 pub mod outbox;
+/// Agent presence, following the consoles they have open.
+pub mod presence;
 /// Agents' replies and notes, queued for delivery in the same transaction.
 pub mod reply;
 /// HTML sanitising and text extraction for untrusted bodies.

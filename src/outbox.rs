@@ -64,9 +64,12 @@ async fn deliver(hub: &Hub, client: &reqwest::Client, job: crate::store::OutboxJ
             hub.store.outbox_failed(job.id, &error.to_string()).await
         }
     };
-    if let Err(error) = recorded {
+    match recorded {
+        Ok(()) => hub.bus.publish(crate::bus::HubEvent::DeliveryChanged {
+            interaction_id: job.interaction_id,
+        }),
         // The lease expires and the delivery is tried again: at least once, never lost.
-        warn!(outbox = %job.id, %error, "could not record delivery outcome");
+        Err(error) => warn!(outbox = %job.id, %error, "could not record delivery outcome"),
     }
 }
 

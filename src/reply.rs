@@ -92,6 +92,7 @@ impl Hub {
             details: serde_json::json!({}),
             attachments: vec![],
             message_id: threading.message_id.clone(),
+            awaits_reply: false,
         };
         if kind == DraftKind::Reply {
             store::record_event(

@@ -100,6 +100,7 @@ impl Application {
             state: AppState {
                 hub: hub.clone(),
                 limiter,
+                desks: Default::default(),
             },
             hub,
             indexer,

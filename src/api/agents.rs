@@ -19,7 +19,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
-        .route("/agents", post(create_agent))
+        .route("/auth/me/presence", axum::routing::put(set_presence))
+        .route("/agents", get(list_agents).post(create_agent))
         .route("/api-tokens", post(create_token))
 }
 
@@ -103,6 +104,27 @@ async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<
     Ok(Json(
         serde_json::json!({"agent": agent, "role": principal.role, "csrf_token": principal.csrf_token}),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceChange {
+    presence: Presence,
+}
+
+async fn set_presence(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(body): Body<PresenceChange>,
+) -> Result<Json<Agent>, ApiError> {
+    Ok(Json(
+        crate::presence::set(&state.hub, principal.agent_id, body.presence).await?,
+    ))
+}
+
+/// Every agent, for assignment; any signed-in agent may see their colleagues' names.
+async fn list_agents(State(state): State<AppState>, _principal: Principal) -> Result<Json<Vec<Agent>>, ApiError> {
+    Ok(Json(state.hub.store.agents().await?))
 }
 
 #[derive(Deserialize)]

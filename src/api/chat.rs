@@ -22,7 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::{ApiError, AppState, Body, parse_id};
-use crate::bus::HubEvent;
+use crate::bus::{Activity, HubEvent};
 use crate::chat::{ChatSettings, verify_visitor, visitor_token};
 use crate::domain::*;
 use crate::store::{ContactPatch, StoreError};
@@ -107,6 +107,8 @@ async fn socket(
             account,
             visitor,
             handle: None,
+            conversation: None,
+            last_typing: None,
         }
         .serve(socket)
     }))
@@ -127,6 +129,8 @@ enum Frame {
         email: Option<String>,
         phone: Option<String>,
     },
+    /// The visitor is typing; agents on the conversation see it.
+    Typing,
 }
 
 struct Visitor {
@@ -135,7 +139,13 @@ struct Visitor {
     visitor: Uuid,
     /// The visitor's handle, once it exists (after the first message or an identify).
     handle: Option<HandleId>,
+    /// The visitor's current conversation, once there is one.
+    conversation: Option<ConversationId>,
+    /// When a typing notice last went to the agents: at most one per [`TYPING_EVERY`].
+    last_typing: Option<std::time::Instant>,
 }
+
+const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn error_frame(code: &str, message: impl std::fmt::Display) -> Value {
     json!({"type": "error", "code": code, "message": message.to_string()})
@@ -163,7 +173,8 @@ impl Visitor {
                 .flatten(),
             None => None,
         };
-        let hello = json!({"type": "hello", "visitor_id": self.visitor, "conversation_id": conversation.map(|c| c.id)});
+        self.conversation = conversation.map(|c| c.id);
+        let hello = json!({"type": "hello", "visitor_id": self.visitor, "conversation_id": self.conversation});
         if outgoing.send(Message::Text(hello.to_string().into())).await.is_err() {
             return;
         }
@@ -175,7 +186,13 @@ impl Visitor {
                     Some(Ok(_)) => vec![error_frame("unsupported", "send JSON text frames")],
                 },
                 event = events.recv() => match event {
-                    Ok(HubEvent::InteractionCreated { interaction }) if self.sees(&interaction) => vec![message_frame(&interaction)],
+                    Ok(HubEvent::InteractionCreated { interaction }) if self.sees(&interaction) => {
+                        self.conversation = Some(interaction.conversation_id);
+                        vec![message_frame(&interaction)]
+                    }
+                    Ok(HubEvent::AgentActivity { conversation_id, activity, .. }) if Some(conversation_id) == self.conversation => {
+                        vec![json!({"type": "typing", "typing": activity == Activity::Replying})]
+                    }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => vec![json!({"type": "resync"})],
                     Err(RecvError::Closed) => return,
@@ -220,6 +237,14 @@ impl Visitor {
             Frame::Message { client_id, text } => self.message(client_id, text).await,
             Frame::Resume { after_seq } => self.resume(after_seq).await,
             Frame::Identify { name, email, phone } => self.identify(name, email, phone).await,
+            Frame::Typing => {
+                let due = self.last_typing.is_none_or(|at| at.elapsed() >= TYPING_EVERY);
+                if let (true, Some(conversation_id)) = (due, self.conversation) {
+                    self.last_typing = Some(std::time::Instant::now());
+                    self.state.hub.bus.publish(HubEvent::CustomerTyping { conversation_id });
+                }
+                vec![]
+            }
         }
     }
 
@@ -256,6 +281,7 @@ impl Visitor {
             Ok(outcome) => {
                 self.refresh_handle().await;
                 let stored = outcome.interaction;
+                self.conversation = Some(stored.conversation_id);
                 vec![
                     json!({"type": "ack", "client_id": client_id, "id": stored.id, "seq": stored.conversation_seq, "conversation_id": stored.conversation_id, "duplicate": outcome.duplicate}),
                 ]

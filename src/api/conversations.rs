@@ -69,9 +69,11 @@ async fn read(
     let id: ConversationId = parse_id("id", &id)?;
     let conversation = state.hub.store.conversation(id).await?;
     let interactions = state.hub.store.conversation_interactions(id).await?;
-    Ok(Json(
-        serde_json::json!({"conversation": conversation, "interactions": interactions}),
-    ))
+    let labels = state.hub.store.labels_of(&[id]).await?.remove(&id).unwrap_or_default();
+    let deliveries = state.hub.store.conversation_deliveries(id).await?;
+    Ok(Json(serde_json::json!({
+        "conversation": conversation, "interactions": interactions, "labels": labels, "deliveries": deliveries,
+    })))
 }
 
 #[derive(Deserialize)]

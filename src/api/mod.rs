@@ -8,6 +8,7 @@ mod calls;
 mod chat;
 mod contacts;
 mod conversations;
+mod inbox;
 mod interactions;
 mod ops;
 mod search;
@@ -36,6 +37,8 @@ use crate::store::StoreError;
 pub struct AppState {
     pub hub: Hub,
     pub limiter: Arc<LoginLimiter>,
+    /// The agent consoles open on this node, for presence.
+    pub desks: Arc<crate::presence::Desks>,
 }
 
 /// The whole HTTP application.
@@ -46,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(contacts::router())
         .merge(conversations::router())
+        .merge(inbox::router())
         .merge(interactions::router())
         .merge(search::router())
         .merge(calls::router())

@@ -179,6 +179,18 @@ async fn twilio_status(
         )
         .await?;
     tracing::info!(account = %account.id, sid = %callback.message_sid, status = callback.state.as_str(), applied, "sms status callback");
+    if applied
+        && let Some(interaction_id) = state
+            .hub
+            .store
+            .interaction_of_peer(account.id, &callback.message_sid)
+            .await?
+    {
+        state
+            .hub
+            .bus
+            .publish(crate::bus::HubEvent::DeliveryChanged { interaction_id });
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,5 +1,6 @@
 //! `GET /ws`: the agent's real-time socket. It pushes new and revised interactions, conversation
-//! changes and the agent's own screen pops. The handshake is authenticated like any API call
+//! changes, the agent's own screen pops, other agents' activity ("Bea is replying") and
+//! presence; the console sends its own activity back. The handshake is authenticated like any API call
 //! (the session cookie, from a browser) and refuses a cross-site Origin. A consumer too slow to
 //! keep up is told to resync from the API instead of being buffered without bound.
 
@@ -10,11 +11,13 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{ApiError, AppState};
 use crate::auth::Principal;
-use crate::bus::HubEvent;
+use crate::bus::{Activity, HubEvent};
+use crate::domain::ConversationId;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
@@ -50,37 +53,86 @@ fn check_origin(headers: &HeaderMap, public_url: &str) -> Result<(), ApiError> {
     }
 }
 
+/// What a console tells the hub over its socket.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Frame {
+    /// The agent is looking at, writing in, or has left a conversation.
+    Activity {
+        conversation_id: ConversationId,
+        activity: Activity,
+    },
+}
+
 async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
     let (mut outgoing, mut incoming) = socket.split();
     let mut events = state.hub.bus.subscribe();
-    let hello = serde_json::json!({"type": "hello", "agent_id": principal.agent_id});
-    if outgoing.send(Message::Text(hello.to_string().into())).await.is_err() {
-        return;
-    }
-    let send = async {
-        loop {
-            let message = match events.recv().await {
-                Ok(HubEvent::ScreenPop { agent_id, .. }) if agent_id != principal.agent_id => continue,
-                Ok(event) => serde_json::to_string(&event).unwrap_or_default(),
-                Err(RecvError::Lagged(missed)) => serde_json::json!({"type": "resync", "missed": missed}).to_string(),
-                Err(RecvError::Closed) => return,
-            };
-            if outgoing.send(Message::Text(message.into())).await.is_err() {
-                return;
-            }
+    let agent = match state.hub.store.agent(principal.agent_id).await {
+        Ok(agent) => agent,
+        Err(e) => {
+            tracing::warn!(agent = %principal.agent_id, error = %e, "agent socket refused");
+            return;
         }
     };
-    let receive = async {
-        while let Some(Ok(message)) = incoming.next().await {
-            if matches!(message, Message::Close(_)) {
-                return;
+    state.desks.arrived(&state.hub, agent.id).await;
+    let hello = serde_json::json!({"type": "hello", "agent_id": agent.id});
+    if outgoing.send(Message::Text(hello.to_string().into())).await.is_ok() {
+        let send = async {
+            loop {
+                let message = match events.recv().await {
+                    Ok(HubEvent::ScreenPop { agent_id, .. }) if agent_id != agent.id => continue,
+                    // An agent's own activity comes back to nobody's benefit.
+                    Ok(HubEvent::AgentActivity { agent_id, .. }) if agent_id == agent.id => continue,
+                    Ok(event) => serde_json::to_string(&event).unwrap_or_default(),
+                    Err(RecvError::Lagged(missed)) => {
+                        serde_json::json!({"type": "resync", "missed": missed}).to_string()
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if outgoing.send(Message::Text(message.into())).await.is_err() {
+                    return;
+                }
             }
+        };
+        let mut open_conversation = None;
+        let receive = async {
+            while let Some(Ok(message)) = incoming.next().await {
+                let text = match message {
+                    Message::Text(text) => text,
+                    Message::Close(_) => return,
+                    _ => continue,
+                };
+                match serde_json::from_str::<Frame>(&text) {
+                    Ok(Frame::Activity {
+                        conversation_id,
+                        activity,
+                    }) => {
+                        open_conversation = (activity != Activity::Left).then_some(conversation_id);
+                        state.hub.bus.publish(HubEvent::AgentActivity {
+                            agent_id: agent.id,
+                            agent_name: agent.name.clone(),
+                            conversation_id,
+                            activity,
+                        });
+                    }
+                    Err(e) => tracing::debug!(agent = %agent.id, error = %e, "agent socket frame ignored"),
+                }
+            }
+        };
+        tokio::select! {
+            _ = send => {}
+            _ = receive => {}
         }
-    };
-    tokio::select! {
-        _ = send => {}
-        _ = receive => {}
+        if let Some(conversation_id) = open_conversation {
+            state.hub.bus.publish(HubEvent::AgentActivity {
+                agent_id: agent.id,
+                agent_name: agent.name.clone(),
+                conversation_id,
+                activity: Activity::Left,
+            });
+        }
     }
+    state.desks.left(&state.hub, agent.id).await;
 }
 
 #[cfg(test)]

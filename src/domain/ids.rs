@@ -52,4 +52,5 @@ id_type!(
     MergeId,
     OutboxId,
     EventId,
+    CannedResponseId,
 );

@@ -104,6 +104,11 @@ impl Role {
 }
 
 named_enum!(
+    /// Whether an agent is at their desk. An agent with no console open is offline.
+    Presence, "presence" { Online = "online", Away = "away", Offline = "offline" }
+);
+
+named_enum!(
     /// Where an outbound message stands in the outbox.
     DeliveryStatus, "delivery status" { Pending = "pending", Sent = "sent", Failed = "failed" }
 );

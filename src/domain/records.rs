@@ -61,6 +61,9 @@ pub struct Conversation {
     pub last_activity_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
+    /// The first customer message nobody has answered yet; `None` when the ball is not in our court.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub waiting_since: Option<OffsetDateTime>,
 }
 
 /// One touchpoint: a message, a note or a call.
@@ -97,5 +100,5 @@ pub struct Agent {
     pub name: String,
     pub role: Role,
     pub extension: Option<String>,
-    pub presence: String,
+    pub presence: Presence,
 }

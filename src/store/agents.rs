@@ -207,7 +207,7 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
         name: row.text("name")?,
         role: row.parsed("role")?,
         extension: row.opt_text("extension")?,
-        presence: row.text("presence")?,
+        presence: row.parsed("presence")?,
     })
 }
 
@@ -230,5 +230,29 @@ impl Store {
             .await?
             .map(|raw| super::parse_stored("agent id", &raw))
             .transpose()
+    }
+}
+
+impl Store {
+    /// Sets an agent's presence; returns the agent as now stored.
+    pub async fn set_presence(&self, id: AgentId, presence: Presence) -> Result<Agent, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE agents SET presence = $1 WHERE id = $2")
+            .bind(presence.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.agent(id).await
+    }
+
+    /// Every agent, by name.
+    pub async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        sqlx::query("SELECT * FROM agents ORDER BY name, id")
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect()
     }
 }

@@ -251,12 +251,16 @@ async fn set_status_in(
 ) -> Result<(), StoreError> {
     let at = now();
     let resolved_at = (to == ConversationStatus::Resolved).then(|| to_micros(at));
-    sqlx::query("UPDATE conversations SET status = $1, resolved_at = $2 WHERE id = $3")
-        .bind(to.as_str())
-        .bind(resolved_at)
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await?;
+    // Resolving ends the wait; a later inbound message starts a new one.
+    sqlx::query(
+        "UPDATE conversations SET status = $1, resolved_at = $2,
+             waiting_since = CASE WHEN $2 IS NULL THEN waiting_since END WHERE id = $3",
+    )
+    .bind(to.as_str())
+    .bind(resolved_at)
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await?;
     let kind = match (from, to) {
         (ConversationStatus::Resolved, ConversationStatus::Open) => EventKind::ConversationReopened,
         (_, ConversationStatus::Resolved) => EventKind::ConversationResolved,
@@ -390,6 +394,7 @@ pub(crate) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreE
         opened_at: row.time("opened_at")?,
         last_activity_at: row.time("last_activity_at")?,
         resolved_at: row.opt_time("resolved_at")?,
+        waiting_since: row.opt_time("waiting_since")?,
     })
 }
 

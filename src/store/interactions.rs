@@ -28,6 +28,8 @@ pub struct NewInteraction {
     pub details: serde_json::Value,
     pub attachments: Vec<AttachmentMeta>,
     pub message_id: Option<String>,
+    /// An inbound touchpoint somebody must answer: it starts the conversation's wait.
+    pub awaits_reply: bool,
 }
 
 /// Which of a contact's interactions the timeline shows.
@@ -75,13 +77,21 @@ pub(crate) async fn next_seq(tx: &mut Tx<'_>, n: i64) -> Result<i64, StoreError>
 /// and moving the conversation's activity clock forward (never back, for late arrivals);
 /// `None` if its external id is already stored.
 pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> Result<Option<Interaction>, StoreError> {
+    // An agent's reply ends the customer's wait; an inbound message needing one starts it,
+    // unless an earlier unanswered one already did.
+    let answered = new.direction == Direction::Outbound && new.author_agent_id.is_some();
     let conversation_seq: i64 = sqlx::query_scalar(
         "UPDATE conversations SET message_seq = message_seq + 1,
-             last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END
+             last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END,
+             waiting_since = CASE WHEN $3 = 1 THEN NULL
+                                  WHEN $4 = 1 AND waiting_since IS NULL THEN $2
+                                  ELSE waiting_since END
          WHERE id = $1 RETURNING message_seq",
     )
     .bind(new.conversation_id.to_string())
     .bind(to_micros(new.occurred_at))
+    .bind(i64::from(answered))
+    .bind(i64::from(new.awaits_reply && new.direction == Direction::Inbound))
     .fetch_one(&mut **tx)
     .await?;
     let row = sqlx::query(

@@ -134,26 +134,58 @@ impl Store {
         Ok(())
     }
 
+    /// The interaction a provider's message id was sent for.
+    pub async fn interaction_of_peer(
+        &self,
+        account: ChannelAccountId,
+        peer_id: &str,
+    ) -> Result<Option<InteractionId>, StoreError> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT interaction_id FROM outbox WHERE channel_account_id = $1 AND peer_id = $2")
+                .bind(account.to_string())
+                .bind(peer_id.to_owned())
+                .fetch_optional(self.reader())
+                .await?;
+        id.map(|id| super::parse_stored("interaction id", &id)).transpose()
+    }
+
+    /// Delivery state of each outbound interaction of a conversation that went through the outbox.
+    pub async fn conversation_deliveries(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<std::collections::HashMap<InteractionId, Delivery>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{DELIVERY} JOIN interactions i ON i.id = o.interaction_id WHERE i.conversation_id = $1"
+        )))
+        .bind(conversation.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.parsed("interaction_id")?, delivery_from_row(r)?)))
+            .collect()
+    }
+
     /// Delivery state of an outbound interaction, with what its provider last reported.
     pub async fn delivery(&self, interaction: InteractionId) -> Result<Option<Delivery>, StoreError> {
-        let row = sqlx::query(
-            "SELECT o.status, o.attempts, o.last_error, o.peer_id, r.status AS provider_status, r.error_code AS provider_error
-             FROM outbox o LEFT JOIN provider_receipts r ON r.channel_account_id = o.channel_account_id AND r.peer_id = o.peer_id
-             WHERE o.interaction_id = $1",
-        )
-        .bind(interaction.to_string())
-        .fetch_optional(self.reader())
-        .await?;
-        row.map(|r| {
-            Ok(Delivery {
-                status: r.parsed("status")?,
-                attempts: r.int("attempts")?,
-                last_error: r.opt_text("last_error")?,
-                peer_id: r.opt_text("peer_id")?,
-                provider_status: r.opt_text("provider_status")?,
-                provider_error: r.opt_text("provider_error")?,
-            })
-        })
-        .transpose()
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{DELIVERY} WHERE o.interaction_id = $1")))
+            .bind(interaction.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(delivery_from_row).transpose()
     }
+}
+
+const DELIVERY: &str = "SELECT o.interaction_id, o.status, o.attempts, o.last_error, o.peer_id,
+        r.status AS provider_status, r.error_code AS provider_error
+    FROM outbox o LEFT JOIN provider_receipts r ON r.channel_account_id = o.channel_account_id AND r.peer_id = o.peer_id";
+
+fn delivery_from_row(r: &sqlx::any::AnyRow) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
+        status: r.parsed("status")?,
+        attempts: r.int("attempts")?,
+        last_error: r.opt_text("last_error")?,
+        peer_id: r.opt_text("peer_id")?,
+        provider_status: r.opt_text("provider_status")?,
+        provider_error: r.opt_text("provider_error")?,
+    })
 }

@@ -18,7 +18,7 @@ on_both_stores!(
     bad_call_events_and_foreign_sockets_are_refused,
 );
 
-async fn voice_account(app: &TestApp) -> String {
+pub(crate) async fn voice_account(app: &TestApp) -> String {
     let (status, account) = app
         .post("/api/v1/channel-accounts", json!({"kind": "voice", "name": "pbx"}))
         .await;

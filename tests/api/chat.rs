@@ -15,13 +15,14 @@ use crate::on_both_stores;
 on_both_stores!(
     a_visitor_message_is_acknowledged_and_a_resend_is_stored_once,
     replies_reach_the_visitor_live_and_a_reconnect_resumes_without_loss,
+    typing_shows_both_ways_between_visitor_and_agent,
     a_visitor_who_gives_an_email_joins_that_contacts_timeline,
     bad_frames_forged_tokens_and_foreign_pages_are_refused,
 );
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn chat_account(app: &TestApp, settings: Value) -> String {
+pub(crate) async fn chat_account(app: &TestApp, settings: Value) -> String {
     let (status, account) = app
         .post(
             "/api/v1/channel-accounts",
@@ -32,7 +33,7 @@ async fn chat_account(app: &TestApp, settings: Value) -> String {
     account["id"].as_str().unwrap().to_owned()
 }
 
-async fn session(app: &TestApp, account: &str, token: Option<&str>) -> (StatusCode, Value) {
+pub(crate) async fn session(app: &TestApp, account: &str, token: Option<&str>) -> (StatusCode, Value) {
     let response = app
         .http
         .post(format!("{}/chat/{account}/session", app.base))
@@ -44,7 +45,7 @@ async fn session(app: &TestApp, account: &str, token: Option<&str>) -> (StatusCo
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn connect(
+pub(crate) async fn connect(
     app: &TestApp,
     account: &str,
     token: &str,
@@ -64,7 +65,7 @@ async fn connect(
     Ok(socket)
 }
 
-async fn next(socket: &mut Socket) -> Option<Value> {
+pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
     match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => Some(serde_json::from_str(&text).unwrap()),
         _ => None,
@@ -72,7 +73,7 @@ async fn next(socket: &mut Socket) -> Option<Value> {
 }
 
 /// The next frame of a given type, skipping others.
-async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+pub(crate) async fn next_of(socket: &mut Socket, kind: &str) -> Value {
     loop {
         let frame = next(socket).await.unwrap_or_else(|| panic!("no {kind} frame arrived"));
         if frame["type"] == kind {
@@ -81,7 +82,7 @@ async fn next_of(socket: &mut Socket, kind: &str) -> Value {
     }
 }
 
-async fn send(socket: &mut Socket, frame: Value) {
+pub(crate) async fn send(socket: &mut Socket, frame: Value) {
     socket.send(Message::Text(frame.to_string().into())).await.unwrap();
 }
 
@@ -295,4 +296,57 @@ async fn bad_frames_forged_tokens_and_foreign_pages_are_refused(backend: Backend
             .await
             .is_ok()
     );
+}
+
+async fn typing_shows_both_ways_between_visitor_and_agent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = chat_account(&app, json!({})).await;
+    let (_, visitor) = session(&app, &account, None).await;
+    let mut socket = connect(&app, &account, visitor["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-1", "text": "Hola"}),
+    )
+    .await;
+    let conversation = next_of(&mut socket, "ack").await["conversation_id"].clone();
+    let (status, _) = app
+        .post(
+            "/api/v1/agents",
+            json!({"email": "ines@example.com", "name": "Inés", "role": "agent", "password": "ines-password-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let cookie = app.session_cookie("ines@example.com", "ines-password-1").await;
+    let mut agent = app.agent_socket(&cookie, None).await.unwrap();
+    let hello = agent.next().await.unwrap().unwrap().into_text().unwrap();
+    assert!(
+        hello.contains("hello"),
+        "the socket listens once it has said hello: {hello}"
+    );
+
+    // The visitor types: the agent's console hears it, for this conversation.
+    send(&mut socket, json!({"type": "typing"})).await;
+    let typing = loop {
+        let Some(Ok(Message::Text(text))) = tokio::time::timeout(Duration::from_secs(5), agent.next())
+            .await
+            .unwrap()
+        else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(&text).unwrap();
+        if event["type"] == "customer_typing" {
+            break event;
+        }
+    };
+    assert_eq!(typing["conversation_id"], conversation);
+
+    // The agent writes a reply: the visitor sees "typing", and it stops when the agent leaves.
+    for activity in ["replying", "left"] {
+        let frame = json!({"type": "activity", "conversation_id": conversation, "activity": activity});
+        agent.send(Message::Text(frame.to_string().into())).await.unwrap();
+        let shown = next_of(&mut socket, "typing").await;
+        assert_eq!(shown["typing"], activity == "replying");
+    }
 }

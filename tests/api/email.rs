@@ -20,7 +20,7 @@ on_both_stores!(
 );
 
 /// The test command's mail servers.
-struct MailServers {
+pub(crate) struct MailServers {
     imap: (String, u16),
     smtp: (String, u16),
     dir: PathBuf,
@@ -35,7 +35,7 @@ fn host_port(var: &str) -> (String, u16) {
 }
 
 impl MailServers {
-    fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self {
             imap: host_port("SWITCHBOARD_TEST_IMAP"),
             smtp: host_port("SWITCHBOARD_TEST_SMTP"),
@@ -46,7 +46,7 @@ impl MailServers {
     }
 
     /// A new mailbox user with a name unique to this test.
-    fn user(&self, prefix: &str) -> (String, String) {
+    pub(crate) fn user(&self, prefix: &str) -> (String, String) {
         let name = format!("{prefix}{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
         let password = format!("pw-{name}");
         // One passwd-file per user: dovecot reads a new file at its first lookup.
@@ -59,7 +59,7 @@ impl MailServers {
     }
 
     /// Delivers a raw message through the SMTP server (and from there over LMTP to dovecot).
-    async fn send(&self, from: &str, to: &str, raw: &str) {
+    pub(crate) async fn send(&self, from: &str, to: &str, raw: &str) {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.smtp.0)
             .port(self.smtp.1)
             .build();
@@ -71,7 +71,7 @@ impl MailServers {
     }
 
     /// Messages the SMTP server relayed with `needle` in them.
-    fn relayed(&self, needle: &str) -> Vec<String> {
+    pub(crate) fn relayed(&self, needle: &str) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.dir.join("smtp-outbox")) else {
             return vec![];
         };
@@ -83,7 +83,7 @@ impl MailServers {
     }
 }
 
-async fn email_account(app: &TestApp, mail: &MailServers, user: &str, password: &str) -> String {
+pub(crate) async fn email_account(app: &TestApp, mail: &MailServers, user: &str, password: &str) -> String {
     let (status, account) = app
         .post(
             "/api/v1/channel-accounts",
@@ -119,7 +119,7 @@ async fn emails_of(app: &TestApp, address: &str, count: usize) -> Vec<Value> {
     }
 }
 
-fn mail(from: &str, to: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> String {
+pub(crate) fn mail(from: &str, to: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> String {
     format!(
         "From: Ana Pérez <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n{extra_headers}\
          Date: Mon, 2 Mar 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"

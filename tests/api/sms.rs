@@ -24,13 +24,13 @@ on_both_stores!(
 );
 
 /// The hub sits behind a proxy: providers call this public URL, not the test's socket.
-const PUBLIC_URL: &str = "https://hub.example.com";
+pub(crate) const PUBLIC_URL: &str = "https://hub.example.com";
 
 async fn sms_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |s| s.server.public_url = PUBLIC_URL.into()).await
 }
 
-async fn twilio_account(app: &TestApp, api_base_url: &str, extra: Value) -> String {
+pub(crate) async fn twilio_account(app: &TestApp, api_base_url: &str, extra: Value) -> String {
     let mut settings =
         json!({"provider": "twilio", "account_sid": ACCOUNT_SID, "from": "+34910000000", "api_base_url": api_base_url});
     if let (Some(s), Some(extra)) = (settings.as_object_mut(), extra.as_object()) {
@@ -45,7 +45,12 @@ fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// Posts a form to the hub as Twilio would: signed over the public URL with `token`.
-async fn twilio_post(app: &TestApp, path: &str, params: &[(String, String)], token: &str) -> (StatusCode, String) {
+pub(crate) async fn twilio_post(
+    app: &TestApp,
+    path: &str,
+    params: &[(String, String)],
+    token: &str,
+) -> (StatusCode, String) {
     let signature = twilio::signature(token, &format!("{PUBLIC_URL}{path}"), params);
     let response = app
         .http
@@ -58,7 +63,7 @@ async fn twilio_post(app: &TestApp, path: &str, params: &[(String, String)], tok
     (response.status(), response.text().await.unwrap())
 }
 
-fn inbound(sid: &str, from: &str, body: &str) -> Vec<(String, String)> {
+pub(crate) fn inbound(sid: &str, from: &str, body: &str) -> Vec<(String, String)> {
     form(&[
         ("MessageSid", sid),
         ("AccountSid", ACCOUNT_SID),

@@ -1,0 +1,190 @@
+//! The shared inbox: conversations from every channel in one list, each with what an agent
+//! needs to pick it (the contact, the last message, how long the customer has waited, who has
+//! it), longest wait first; and the labels agents put on conversations.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+
+use super::conversations::conversation_from_row;
+use super::rows::RowExt;
+use super::{Store, StoreError};
+use crate::domain::*;
+
+/// Which conversations the inbox shows.
+#[derive(Debug, Default)]
+pub struct InboxFilter {
+    pub status: Option<ConversationStatus>,
+    pub channel: Option<ChannelKind>,
+    pub channel_account_id: Option<ChannelAccountId>,
+    pub assignee_id: Option<AgentId>,
+    /// Only conversations nobody is assigned to.
+    pub unassigned: bool,
+    pub label: Option<Label>,
+    pub limit: i64,
+}
+
+/// One line of the inbox.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxItem {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub contact_name: Option<String>,
+    /// The customer's address this conversation is carried on (email, E.164 number, visitor).
+    pub handle: String,
+    pub account_name: String,
+    pub assignee_name: Option<String>,
+    /// The start of the latest message or call note customers can see.
+    pub preview: Option<String>,
+    pub preview_direction: Option<Direction>,
+    pub labels: Vec<Label>,
+}
+
+/// A conversation label: trimmed, lower case, 1 to 40 characters, no commas.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Label(String);
+
+impl Label {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let label = raw.trim().to_lowercase();
+        if label.is_empty() || label.chars().count() > 40 {
+            return Err(format!("label {raw:?} must be 1 to 40 characters"));
+        }
+        if label.contains(',') || label.chars().any(char::is_control) {
+            return Err(format!("label {raw:?} may not contain commas or control characters"));
+        }
+        Ok(Self(label))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+const PREVIEW: &str = "FROM interactions i WHERE i.conversation_id = c.id AND i.direction <> 'note'
+                       ORDER BY i.occurred_at DESC, i.id DESC LIMIT 1";
+
+impl Store {
+    /// The inbox: customers waiting longest first, then the most recently active.
+    pub async fn inbox(&self, f: &InboxFilter) -> Result<Vec<InboxItem>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT c.*, ct.name AS contact_name, h.value AS handle_value, a.name AS account_name,
+                    ag.name AS assignee_name,
+                    (SELECT substr(i.body_text, 1, 160) {PREVIEW}) AS preview,
+                    (SELECT i.direction {PREVIEW}) AS preview_direction
+             FROM conversations c
+             JOIN contacts ct ON ct.id = c.contact_id
+             JOIN handles h ON h.id = c.handle_id
+             JOIN channel_accounts a ON a.id = c.channel_account_id
+             LEFT JOIN agents ag ON ag.id = c.assignee_id
+             WHERE ($1 IS NULL OR c.status = $1)
+               AND ($2 IS NULL OR c.channel = $2)
+               AND ($3 IS NULL OR c.channel_account_id = $3)
+               AND ($4 IS NULL OR c.assignee_id = $4)
+               AND ($5 = 0 OR c.assignee_id IS NULL)
+               AND ($6 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l
+                                          WHERE l.conversation_id = c.id AND l.label = $6))
+             ORDER BY (c.waiting_since IS NULL), c.waiting_since, c.last_activity_at DESC, c.id DESC
+             LIMIT $7"
+        )))
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(f.channel.map(|c| c.as_str()))
+        .bind(f.channel_account_id.map(|a| a.to_string()))
+        .bind(f.assignee_id.map(|a| a.to_string()))
+        .bind(i64::from(f.unassigned))
+        .bind(f.label.as_ref().map(|l| l.as_str().to_owned()))
+        .bind(f.limit)
+        .fetch_all(self.reader())
+        .await?;
+        let mut items = rows.iter().map(inbox_item).collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<ConversationId> = items.iter().map(|i| i.conversation.id).collect();
+        let mut labels = self.labels_of(&ids).await?;
+        for item in &mut items {
+            item.labels = labels.remove(&item.conversation.id).unwrap_or_default();
+        }
+        Ok(items)
+    }
+
+    /// The labels of each of `ids`, sorted.
+    pub async fn labels_of(&self, ids: &[ConversationId]) -> Result<HashMap<ConversationId, Vec<Label>>, StoreError> {
+        let mut found: HashMap<ConversationId, Vec<Label>> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT conversation_id, label FROM conversation_labels WHERE conversation_id IN ({}) ORDER BY label",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.reader()).await? {
+                found
+                    .entry(row.parsed("conversation_id")?)
+                    .or_default()
+                    .push(Label(row.text("label")?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every label in use, for the inbox filter.
+    pub async fn labels_in_use(&self) -> Result<Vec<Label>, StoreError> {
+        let labels: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT label FROM conversation_labels ORDER BY label LIMIT 500")
+                .fetch_all(self.reader())
+                .await?;
+        Ok(labels.into_iter().map(Label).collect())
+    }
+
+    /// Replaces a conversation's labels.
+    pub async fn set_labels(&self, id: ConversationId, labels: &[Label]) -> Result<Vec<Label>, StoreError> {
+        let mut tx = self.begin().await?;
+        super::conversation_in(&mut tx, id).await?;
+        sqlx::query("DELETE FROM conversation_labels WHERE conversation_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let mut labels = labels.to_vec();
+        labels.sort();
+        labels.dedup();
+        for label in &labels {
+            sqlx::query("INSERT INTO conversation_labels (conversation_id, label) VALUES ($1, $2)")
+                .bind(id.to_string())
+                .bind(label.as_str().to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(labels)
+    }
+}
+
+fn inbox_item(row: &AnyRow) -> Result<InboxItem, StoreError> {
+    Ok(InboxItem {
+        conversation: conversation_from_row(row)?,
+        contact_name: row.opt_text("contact_name")?,
+        handle: row.text("handle_value")?,
+        account_name: row.text("account_name")?,
+        assignee_name: row.opt_text("assignee_name")?,
+        preview: row.opt_text("preview")?,
+        preview_direction: row.opt_parsed("preview_direction")?,
+        labels: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_trimmed_lower_case_and_bounded() {
+        assert_eq!(Label::parse("  Refund ").unwrap().as_str(), "refund");
+        assert_eq!(Label::parse("Devolución").unwrap().as_str(), "devolución");
+        assert!(Label::parse("   ").is_err());
+        assert!(Label::parse("a,b").is_err());
+        assert!(Label::parse(&"x".repeat(41)).is_err());
+    }
+}

@@ -1,0 +1,327 @@
+//! The agent console in a real headless Chromium, against a real hub whose channels talk to
+//! real servers (dovecot and an SMTP relay for email, a Twilio-format provider for SMS, the chat
+//! socket for web chat). One customer writes on three channels; agents work the conversations
+//! in the browser only, and every effect is checked where it lands.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::chat::{chat_account, connect, next_of, send, session};
+use crate::chromium::Chromium;
+use crate::email::{MailServers, email_account, mail};
+use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio};
+use crate::helpers::*;
+use crate::sms::{PUBLIC_URL, inbound, twilio_account, twilio_post};
+
+const LUCIA: (&str, &str) = ("lucia@switchboard.test", "lucia-password-1");
+const BEA: (&str, &str) = ("bea@switchboard.test", "bea-password-1");
+
+async fn agent(app: &TestApp, (email, password): (&str, &str), name: &str, extension: &str) {
+    let (status, body) = app
+        .post(
+            "/api/v1/agents",
+            json!({"email": email, "name": name, "role": "agent", "password": password, "extension": extension}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Polls `probe` until it returns something, for effects outside the browser.
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{what} did not happen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn conversation_of(app: &TestApp, name: &str, channel: &str) -> String {
+    let (_, inbox) = app.get(&format!("/api/v1/inbox?channel={channel}&status=any")).await;
+    inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["contact_name"] == name)
+        .and_then(|c| c["id"].as_str())
+        .unwrap_or_else(|| panic!("{name} has no {channel} conversation: {inbox}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_customer_on_three_channels_is_answered_from_one_inbox_in_a_real_browser() {
+    let servers = MailServers::from_env();
+    let twilio = FakeTwilio::start().await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.server.public_url = PUBLIC_URL.into()).await;
+    let sms = twilio_account(&app, &twilio.base_url, json!({})).await;
+    let (mailbox, mail_password) = servers.user("console");
+    email_account(&app, &servers, &mailbox, &mail_password).await;
+    let chat = chat_account(&app, json!({})).await;
+    let voice = crate::calls::voice_account(&app).await;
+    agent(&app, LUCIA, "Lucia", "201").await;
+    agent(&app, BEA, "Bea", "202").await;
+    let (status, _) = app
+        .post(
+            "/api/v1/contacts",
+            json!({"name": "Ana Pérez", "handles": [
+            {"kind": "phone", "value": "+34 600 111 222"}, {"kind": "email", "value": "ana@cliente.test"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let mut browser = Chromium::start("console").await;
+    browser.log_in("lucia", &app.base, LUCIA.0, LUCIA.1).await;
+    browser
+        .wait_text("lucia", ".conversations", "No conversations here.")
+        .await;
+
+    // Ana writes by SMS, by email and in the chat; the inbox shows all three without a reload.
+    let (status, _) = twilio_post(
+        &app,
+        &format!("/webhooks/sms/{sms}/twilio"),
+        &inbound("SM-ana-1", "+34600111222", "Hola, ¿dónde está mi pedido?"),
+        AUTH_TOKEN,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mailbox_address = format!("{mailbox}@example.test");
+    servers
+        .send(
+            "ana@cliente.test",
+            &mailbox_address,
+            &mail(
+                "ana@cliente.test",
+                &mailbox_address,
+                "Factura de marzo",
+                "<factura-1@cliente.test>",
+                "",
+                "Necesito la factura con el número de pedido 4471.",
+            ),
+        )
+        .await;
+    let (_, visitor) = session(&app, &chat, None).await;
+    let mut visitor = connect(&app, &chat, visitor["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(
+        &mut visitor,
+        json!({"type": "identify", "name": "Ana Pérez", "email": "ana@cliente.test"}),
+    )
+    .await;
+    next_of(&mut visitor, "identified").await;
+    send(
+        &mut visitor,
+        json!({"type": "message", "client_id": "c-1", "text": "¿Tenéis envío a Canarias?"}),
+    )
+    .await;
+    next_of(&mut visitor, "ack").await;
+
+    browser
+        .run(
+            "lucia",
+            "waitCount",
+            json!({"selector": ".conversations li[data-channel]", "count": 3, "timeout": 30000}),
+        )
+        .await;
+    let mut channels: Vec<String> = serde_json::from_value(
+        browser
+            .run(
+                "lucia",
+                "attributes",
+                json!({"selector": ".conversations li[data-channel]", "name": "data-channel"}),
+            )
+            .await,
+    )
+    .unwrap();
+    channels.sort();
+    assert_eq!(channels, ["chat", "email", "sms"]);
+    let rows = browser.texts("lucia", ".conversations li .who").await;
+    assert!(
+        rows.iter().all(|r| r == "Ana Pérez"),
+        "one customer on every row: {rows:?}"
+    );
+
+    // Each reply, written in the console, leaves on the channel the customer used.
+    for (channel, reply) in [
+        ("sms", "Tu pedido sale hoy."),
+        ("email", "Adjuntamos la factura 4471."),
+        ("chat", "Sí, enviamos a Canarias."),
+    ] {
+        browser
+            .click("lucia", &format!(".conversations li[data-channel={channel}] a"))
+            .await;
+        browser.wait_text("lucia", "#conversation-title", "Ana Pérez").await;
+        browser
+            .run(
+                "lucia",
+                "waitText",
+                json!({"selector": ".messages li[data-direction=inbound]", "text": ""}),
+            )
+            .await;
+        browser
+            .run("lucia", "fill", json!({"selector": "#composer", "value": reply}))
+            .await;
+        browser
+            .run("lucia", "click", json!({"role": "button", "name": "Send"}))
+            .await;
+        browser
+            .wait_text("lucia", ".messages li[data-direction=outbound]", reply)
+            .await;
+    }
+    let texted = eventually("the SMS reply reaching the provider", async || {
+        twilio
+            .sent()
+            .into_iter()
+            .find(|m| m.field("Body") == Some("Tu pedido sale hoy."))
+    })
+    .await;
+    assert_eq!(texted.field("To"), Some("+34600111222"));
+    let mailed = eventually("the email reply reaching the SMTP relay", async || {
+        servers.relayed("Adjuntamos la factura 4471.").into_iter().next()
+    })
+    .await;
+    assert!(mailed.contains("ana@cliente.test"), "{mailed}");
+    assert!(
+        mailed.contains("<factura-1@cliente.test>"),
+        "threaded under Ana's mail: {mailed}"
+    );
+    loop {
+        // The visitor's socket also carries their own message back; the reply follows it.
+        let frame = next_of(&mut visitor, "message").await;
+        if frame["direction"] == "outbound" {
+            assert_eq!(frame["text"], "Sí, enviamos a Canarias.");
+            break;
+        }
+    }
+
+    // Beside the conversation, the contact's timeline interleaves every touchpoint, newest first.
+    browser.wait_text("lucia", "#contact-title", "Ana Pérez").await;
+    browser
+        .run("lucia", "waitCount", json!({"selector": ".timeline li", "count": 6}))
+        .await;
+    let timeline: Vec<Value> = serde_json::from_value(
+        browser
+            .run("lucia", "evaluate", json!({"body": "return [...document.querySelectorAll('.timeline li')].map(li => [li.dataset.channel, li.dataset.direction, li.querySelector('time').getAttribute('datetime')]);"}))
+            .await,
+    )
+    .unwrap();
+    for channel in ["sms", "email", "chat"] {
+        for direction in ["inbound", "outbound"] {
+            assert!(
+                timeline.iter().any(|t| t[0] == channel && t[1] == direction),
+                "{direction} {channel} in the timeline: {timeline:?}"
+            );
+        }
+    }
+    let instants: Vec<time::OffsetDateTime> = timeline
+        .iter()
+        .map(|t| {
+            time::OffsetDateTime::parse(t[2].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+        })
+        .collect();
+    assert!(instants.windows(2).all(|w| w[0] >= w[1]), "newest first: {timeline:?}");
+
+    // Search for a word typed without its accent finds the message, the match highlighted.
+    browser.fill_label("lucia", "Search", "numero").await;
+    browser
+        .run("lucia", "press", json!({"label": "Search", "key": "Enter"}))
+        .await;
+    browser.wait_text("lucia", ".hits mark", "número").await;
+
+    // A ringing call at Lucia's extension pops the caller: from another customer's conversation
+    // to Ana's contact and timeline, under a banner.
+    let (status, _) = twilio_post(
+        &app,
+        &format!("/webhooks/sms/{sms}/twilio"),
+        &inbound("SM-other-1", "+34611000999", "Otra consulta"),
+        AUTH_TOKEN,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    browser
+        .wait_text("lucia", ".conversations li .preview", "Otra consulta")
+        .await;
+    browser
+        .click("lucia", ".conversations li:has-text('Otra consulta') a")
+        .await;
+    browser.wait_text("lucia", ".handles", "+34611000999").await;
+    let (status, body) = app
+        .post("/api/v1/calls/events", json!({"channel_account_id": voice, "call_id": "ring-1", "event": "ringing", "from": "600 111 222", "extension": "201"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    browser
+        .wait_text("lucia", ".pop", "Incoming call from +34600111222")
+        .await;
+    browser.wait_text("lucia", "#contact-title", "Ana Pérez").await;
+    browser.wait_text("lucia", ".timeline", "Factura de marzo").await;
+
+    // An unknown caller gets a create-contact form with the number filled in.
+    app.post("/api/v1/calls/events", json!({"channel_account_id": voice, "call_id": "ring-2", "event": "ringing", "from": "622 333 444", "extension": "201"}))
+        .await;
+    browser
+        .wait_text("lucia", ".pop.unknown", "Unknown caller +34622333444")
+        .await;
+    let prefilled = browser.run("lucia", "value", json!({"selector": "#pop-phone"})).await;
+    assert_eq!(prefilled, "+34622333444");
+    browser.fill_label("lucia", "Name", "Carlos Ruiz").await;
+    browser
+        .run("lucia", "click", json!({"role": "button", "name": "Save contact"}))
+        .await;
+    browser.wait_text("lucia", "#contact-title", "Carlos Ruiz").await;
+    let (status, carlos) = app.get("/api/v1/contacts/lookup?phone=622333444").await;
+    assert_eq!(status, StatusCode::OK, "{carlos}");
+    assert_eq!(carlos["contact"]["name"], "Carlos Ruiz");
+
+    // Two agents on one conversation see each other replying.
+    let ana_sms = conversation_of(&app, "Ana Pérez", "sms").await;
+    browser.log_in("bea", &app.base, BEA.0, BEA.1).await;
+    let at_ana = format!("{}/console/#/conversations/{ana_sms}", app.base);
+    browser.run("bea", "goto", json!({"url": at_ana})).await;
+    browser.run("lucia", "goto", json!({"url": at_ana})).await;
+    browser.wait_text("bea", "#conversation-title", "Ana Pérez").await;
+    browser.wait_text("lucia", "#conversation-title", "Ana Pérez").await;
+    browser
+        .wait_text("lucia", ".notices", "Bea is viewing this conversation")
+        .await;
+    browser
+        .run("bea", "type", json!({"selector": "#composer", "value": "Hola Ana"}))
+        .await;
+    browser.wait_text("lucia", ".notices", "Bea is replying").await;
+    browser
+        .run("lucia", "type", json!({"selector": "#composer", "value": "Hola"}))
+        .await;
+    browser.wait_text("bea", ".notices", "Lucia is replying").await;
+
+    // Spanish changes every label on screen.
+    browser
+        .run("lucia", "select", json!({"selector": "#language", "value": "es"}))
+        .await;
+    browser.wait_text("lucia", "label[for=presence]", "Estado").await;
+    let left = browser
+        .run("lucia", "evaluate", json!({"body": ENGLISH_LEFT_ON_SCREEN}))
+        .await;
+    assert_eq!(left, json!([]), "English left after switching to Spanish");
+    let spanish = browser.texts("lucia", "button.primary").await;
+    assert_eq!(spanish, ["Enviar"]);
+}
+
+/// Every visible text and placeholder that is still an English console message (one whose
+/// Spanish differs), with the messages' `{placeholders}` matching anything.
+const ENGLISH_LEFT_ON_SCREEN: &str = r#"
+    const { messages } = await import("/console/i18n.js");
+    const escape = (s) => s.replace(/[.*+?^$()|[\]\\]/g, "\\$&");
+    const english = Object.keys(messages.en)
+        .filter((k) => messages.en[k] !== messages.es[k])
+        .map((k) => new RegExp("^" + escape(messages.en[k]).replace(/\{\w+\}/g, ".+") + "$"));
+    const shown = [...document.querySelectorAll("body *")]
+        .filter((e) => e.children.length === 0 && (e.offsetParent !== null || e.tagName === "OPTION"))
+        .map((e) => e.textContent.trim())
+        .concat([...document.querySelectorAll("[placeholder]")].map((e) => e.placeholder))
+        .concat([...document.querySelectorAll("[aria-label]")].map((e) => e.getAttribute("aria-label")))
+        .filter((t) => t);
+    return shown.filter((t) => english.some((re) => re.test(t)));
+"#;
