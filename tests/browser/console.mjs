@@ -79,6 +79,9 @@ const ops = {
   async evaluate(c, page) {
     return await page.evaluate(`(async () => { ${c.body} })()`);
   },
+  async viewport(c, page) {
+    await page.setViewportSize({ width: c.width, height: c.height });
+  },
   async screenshot(c, page) {
     mkdirSync(artifactDir, { recursive: true });
     await page.screenshot({ path: join(artifactDir, c.name), fullPage: true });

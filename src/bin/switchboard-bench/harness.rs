@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 
 /// The URL the hub believes it is reached at; webhook signatures are computed over it.
 pub const PUBLIC_URL: &str = "http://bench.local";
-const ADMIN_EMAIL: &str = "admin@bench.local";
-const ADMIN_PASSWORD: &str = "bench-admin-password";
+pub const ADMIN_EMAIL: &str = "admin@bench.local";
+pub const ADMIN_PASSWORD: &str = "bench-admin-password";
 /// Every HTTP request of the benchmark gives up after this long.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -47,6 +47,12 @@
 //!    each and measures, for about 50 sampled interactions per rate, the time from the ingest
 //!    acknowledgement until an in-process search for a word unique to it finds it.
 //!
+//! 8. `console`: 10,000 more open conversations, each a different customer waiting; then
+//!    `GET /api/v1/inbox?limit=200` at 1 and 8 clients, and the console's first paint in
+//!    headless Chromium (navigation start to 200 inbox rows painted, by the page's clock) over
+//!    10 loads, when Chromium and the browser tests' Playwright driver are installed. Goal:
+//!    under 1 s.
+//!
 //! Seeding runs whenever `seed`, `reindex`, `search`, `lookup` or `freshness` is selected
 //! (they need the data set); `webhooks` and `cdr` alone run on an empty hub.
 //!
@@ -55,6 +61,7 @@
 //! only a release build's numbers mean anything.
 
 mod cdr;
+mod console;
 mod data;
 mod freshness;
 mod harness;
@@ -113,6 +120,7 @@ enum Scenario {
     Webhooks,
     Cdr,
     Freshness,
+    Console,
 }
 
 fn parse_size(raw: &str) -> Result<usize, String> {
@@ -188,6 +196,9 @@ async fn scenarios(args: &Args, bench: &Bench, wanted: &dyn Fn(Scenario) -> bool
     }
     if wanted(Freshness) {
         freshness::run(bench, &dataset, args.freshness_seconds).await?;
+    }
+    if wanted(Console) {
+        console::run(bench).await?;
     }
     Ok(())
 }
