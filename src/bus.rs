@@ -42,6 +42,17 @@ pub enum HubEvent {
     DeliveryChanged {
         interaction_id: InteractionId,
     },
+    /// An SLA deadline passed unmet; recorded exactly once.
+    SlaBreached {
+        conversation_id: ConversationId,
+        target: crate::metrics::definitions::SampleKind,
+        #[serde(with = "time::serde::rfc3339")]
+        due_at: time::OffsetDateTime,
+    },
+    /// The supervisors' dashboard, after something moved; only supervisors' sockets get it.
+    Dashboard {
+        snapshot: Box<crate::metrics::dashboard::Snapshot>,
+    },
     /// The customer is typing in a chat.
     CustomerTyping {
         conversation_id: ConversationId,

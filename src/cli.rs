@@ -36,6 +36,15 @@ pub enum Command {
     /// Import touchpoints from files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Response-time metrics.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Recompute every figure (samples and SLA deadlines) from the recorded facts.
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +108,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             store.close().await;
             println!(
                 "reindexed {count} interactions in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Metrics(MetricsCommand::Rebuild) => {
+            let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
+            let started = std::time::Instant::now();
+            let count = crate::metrics::rebuild(&store).await?;
+            store.close().await;
+            println!(
+                "recomputed the metrics of {count} conversations in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
         }

@@ -21,4 +21,6 @@ pub struct Hub {
     /// Wakes the outbox worker when a reply was queued.
     pub outbox_wake: Arc<Notify>,
     pub settings: Arc<Settings>,
+    /// What time it is for the hub: the system clock, or a test's manual one.
+    pub clock: crate::clock::Clock,
 }

@@ -16,6 +16,8 @@ pub mod channels;
 pub mod chat;
 /// The command line: serve, migrate, reindex, agent create.
 pub mod cli;
+/// The hub's clock: the system's, or a manual one in tests.
+pub mod clock;
 /// Typed ids, enums and records of the domain.
 pub mod domain;
 /// Email accounts: settings and the IMAP pollers.
@@ -24,6 +26,8 @@ pub mod email;
 pub mod hub;
 /// The one ingest path: envelope to contact, conversation and interaction in one transaction.
 pub mod ingest;
+/// Response-time metrics, business hours, SLA deadlines and breaches, reports, dashboard.
+pub mod metrics;
 /// The outbox worker and the channel senders it delivers through.
 pub mod outbox;
 /// Agent presence, following the consoles they have open.

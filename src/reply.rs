@@ -59,7 +59,7 @@ impl Hub {
             channels::check_reply(&account, &draft.text).map_err(WriteError::Invalid)?;
         }
         let id = InteractionId::new();
-        let at = now();
+        let at = self.clock.now();
         let threading = match (kind, conversation.channel) {
             (DraftKind::Reply, ChannelKind::Email) => email_threading(&mut tx, &account, &conversation, id).await?,
             _ => ThreadingHints {

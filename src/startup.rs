@@ -59,6 +59,11 @@ pub fn install_crypto_provider() {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, crate::clock::Clock::system()).await
+    }
+
+    /// Builds the hub on a given clock (tests pass a manual one).
+    pub async fn build_with_clock(settings: Settings, clock: crate::clock::Clock) -> Result<Self, StartupError> {
         install_crypto_provider();
         crate::telemetry::prometheus();
         let settings = Arc::new(settings);
@@ -83,6 +88,7 @@ impl Application {
             bus: EventBus::new(4096),
             outbox_wake: Arc::new(Notify::new()),
             settings: settings.clone(),
+            clock,
         };
         let limiter = Arc::new(LoginLimiter::new(
             settings.auth.login_max_failures,
@@ -134,6 +140,7 @@ impl Application {
             )),
             tokio::spawn(crate::voice::run_followers(self.hub.clone(), shutdown_rx.clone())),
             tokio::spawn(crate::email::run_pollers(self.hub.clone(), shutdown_rx.clone())),
+            tokio::spawn(crate::metrics::run(self.hub.clone(), shutdown_rx.clone())),
         ];
         info!(addr = %self.listener.local_addr().map_err(StartupError::Serve)?, "switchboard listening");
         let served = axum::serve(self.listener, app(self.state))

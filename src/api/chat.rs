@@ -264,7 +264,7 @@ impl Visitor {
             direction: Direction::Inbound,
             contact: Handle::Visitor(self.visitor),
             contact_name: None,
-            occurred_at: now(),
+            occurred_at: self.state.hub.clock.now(),
             threading: ThreadingHints::default(),
             content: Content {
                 subject: None,

@@ -91,7 +91,12 @@ async fn set_status(
     let conversation = state
         .hub
         .store
-        .set_conversation_status(parse_id("id", &id)?, body.status, Some(p.agent_id))
+        .set_conversation_status(
+            parse_id("id", &id)?,
+            body.status,
+            Some(p.agent_id),
+            state.hub.clock.now(),
+        )
         .await?;
     state.hub.bus.publish(HubEvent::ConversationChanged {
         conversation: Box::new(conversation.clone()),
@@ -119,7 +124,7 @@ async fn assign(
     let conversation = match state
         .hub
         .store
-        .assign_conversation(parse_id("id", &id)?, assignee, Some(p.agent_id))
+        .assign_conversation(parse_id("id", &id)?, assignee, Some(p.agent_id), state.hub.clock.now())
         .await
     {
         Err(crate::store::StoreError::NotFound("agent")) => {

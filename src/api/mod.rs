@@ -11,6 +11,7 @@ mod conversations;
 mod inbox;
 mod interactions;
 mod ops;
+mod reports;
 mod search;
 mod web;
 mod webhooks;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(contacts::router())
         .merge(conversations::router())
         .merge(inbox::router())
+        .merge(reports::router())
         .merge(interactions::router())
         .merge(search::router())
         .merge(calls::router())

@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::bus::{Activity, HubEvent};
-use crate::domain::ConversationId;
+use crate::domain::{ConversationId, Role};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
@@ -83,6 +83,7 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
                     Ok(HubEvent::ScreenPop { agent_id, .. }) if agent_id != agent.id => continue,
                     // An agent's own activity comes back to nobody's benefit.
                     Ok(HubEvent::AgentActivity { agent_id, .. }) if agent_id == agent.id => continue,
+                    Ok(HubEvent::Dashboard { .. }) if !principal.role.at_least(Role::Supervisor) => continue,
                     Ok(event) => serde_json::to_string(&event).unwrap_or_default(),
                     Err(RecvError::Lagged(missed)) => {
                         serde_json::json!({"type": "resync", "missed": missed}).to_string()

@@ -64,6 +64,11 @@ pub struct Conversation {
     /// The first customer message nobody has answered yet; `None` when the ball is not in our court.
     #[serde(with = "time::serde::rfc3339::option")]
     pub waiting_since: Option<OffsetDateTime>,
+    /// The next SLA deadline, and what must happen by then (`first_response`, `next_response`,
+    /// `resolution`).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub sla_due_at: Option<OffsetDateTime>,
+    pub sla_target: Option<String>,
 }
 
 /// One touchpoint: a message, a note or a call.

@@ -154,7 +154,15 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         let recent = resolved_at.is_some_and(|at| req.occurred_at - at <= req.reopen_window);
         if recent || linked {
             if req.direction == Direction::Inbound && req.needs_reply {
-                set_status_in(tx, id, ConversationStatus::Resolved, ConversationStatus::Open, None).await?;
+                set_status_in(
+                    tx,
+                    id,
+                    ConversationStatus::Resolved,
+                    ConversationStatus::Open,
+                    None,
+                    req.occurred_at,
+                )
+                .await?;
                 return Ok((Placement::Reopened(id), reason));
             }
             return Ok((Placement::Existing(id), reason));
@@ -248,12 +256,12 @@ async fn set_status_in(
     from: ConversationStatus,
     to: ConversationStatus,
     agent: Option<AgentId>,
+    at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let at = now();
     let resolved_at = (to == ConversationStatus::Resolved).then(|| to_micros(at));
     // Resolving ends the wait; a later inbound message starts a new one.
     sqlx::query(
-        "UPDATE conversations SET status = $1, resolved_at = $2,
+        "UPDATE conversations SET status = $1, resolved_at = $2, metrics_version = metrics_version + 1,
              waiting_since = CASE WHEN $2 IS NULL THEN waiting_since END WHERE id = $3",
     )
     .bind(to.as_str())
@@ -318,11 +326,12 @@ impl Store {
         id: ConversationId,
         to: ConversationStatus,
         agent: Option<AgentId>,
+        at: OffsetDateTime,
     ) -> Result<Conversation, StoreError> {
         let mut tx = self.begin().await?;
         let from: ConversationStatus = current_status(&mut tx, id).await?;
         if from != to {
-            set_status_in(&mut tx, id, from, to, agent).await?;
+            set_status_in(&mut tx, id, from, to, agent, at).await?;
         }
         tx.commit().await?;
         self.conversation(id).await
@@ -334,13 +343,14 @@ impl Store {
         id: ConversationId,
         assignee: Option<AgentId>,
         by: Option<AgentId>,
+        at: OffsetDateTime,
     ) -> Result<Conversation, StoreError> {
         let mut tx = self.begin().await?;
         current_status(&mut tx, id).await?;
         if let Some(agent) = assignee {
             super::agents::agent_in(&mut tx, agent).await?;
         }
-        sqlx::query("UPDATE conversations SET assignee_id = $1 WHERE id = $2")
+        sqlx::query("UPDATE conversations SET assignee_id = $1, metrics_version = metrics_version + 1 WHERE id = $2")
             .bind(assignee.map(|a| a.to_string()))
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -352,7 +362,7 @@ impl Store {
             None,
             by,
             None,
-            now(),
+            at,
             serde_json::json!({"assignee": assignee}),
         )
         .await?;
@@ -395,6 +405,8 @@ pub(crate) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreE
         last_activity_at: row.time("last_activity_at")?,
         resolved_at: row.opt_time("resolved_at")?,
         waiting_since: row.opt_time("waiting_since")?,
+        sla_due_at: row.opt_time("sla_due_at")?,
+        sla_target: row.opt_text("sla_due_kind")?,
     })
 }
 

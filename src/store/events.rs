@@ -16,6 +16,7 @@ pub enum EventKind {
     StatusChanged,
     Assigned,
     AgentReplied,
+    SlaBreached,
 }
 
 impl EventKind {
@@ -27,6 +28,7 @@ impl EventKind {
             Self::StatusChanged => "status_changed",
             Self::Assigned => "assigned",
             Self::AgentReplied => "agent_replied",
+            Self::SlaBreached => "sla_breached",
         }
     }
 }

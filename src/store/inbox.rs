@@ -39,6 +39,8 @@ pub struct InboxItem {
     pub preview: Option<String>,
     pub preview_direction: Option<Direction>,
     pub labels: Vec<Label>,
+    /// The next SLA deadline has passed and is recorded as breached.
+    pub sla_breached: bool,
 }
 
 /// A conversation label: trimmed, lower case, 1 to 40 characters, no commas.
@@ -73,7 +75,10 @@ impl Store {
             "SELECT c.*, ct.name AS contact_name, h.value AS handle_value, a.name AS account_name,
                     ag.name AS assignee_name,
                     (SELECT substr(i.body_text, 1, 160) {PREVIEW}) AS preview,
-                    (SELECT i.direction {PREVIEW}) AS preview_direction
+                    (SELECT i.direction {PREVIEW}) AS preview_direction,
+                    CASE WHEN EXISTS (SELECT 1 FROM sla_breaches b WHERE b.conversation_id = c.id
+                                      AND b.kind = c.sla_due_kind AND b.due_at = c.sla_due_at)
+                         THEN 1 ELSE 0 END AS sla_breached
              FROM conversations c
              JOIN contacts ct ON ct.id = c.contact_id
              JOIN handles h ON h.id = c.handle_id
@@ -172,6 +177,7 @@ fn inbox_item(row: &AnyRow) -> Result<InboxItem, StoreError> {
         preview: row.opt_text("preview")?,
         preview_direction: row.opt_parsed("preview_direction")?,
         labels: Vec::new(),
+        sla_breached: row.int("sla_breached")? != 0,
     })
 }
 

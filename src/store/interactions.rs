@@ -81,7 +81,7 @@ pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> R
     // unless an earlier unanswered one already did.
     let answered = new.direction == Direction::Outbound && new.author_agent_id.is_some();
     let conversation_seq: i64 = sqlx::query_scalar(
-        "UPDATE conversations SET message_seq = message_seq + 1,
+        "UPDATE conversations SET message_seq = message_seq + 1, metrics_version = metrics_version + 1,
              last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END,
              waiting_since = CASE WHEN $3 = 1 THEN NULL
                                   WHEN $4 = 1 AND waiting_since IS NULL THEN $2

@@ -16,6 +16,7 @@ mod events;
 mod inbox;
 mod interactions;
 mod merges;
+mod metrics;
 mod outbox;
 mod receipts;
 mod rows;
@@ -31,6 +32,7 @@ pub use events::EventKind;
 pub use inbox::{InboxFilter, InboxItem, Label};
 pub use interactions::{NewInteraction, Revision, TimelineCursor, TimelineFilter};
 pub use merges::MergeRecord;
+pub use metrics::{CalendarRecord, MetricSubject, Occurrence, PolicyRecord, SampleRow};
 pub use outbox::{Delivery, OutboxJob};
 
 pub(crate) use accounts::{account_in, random_token, save_cursor};
@@ -148,7 +150,7 @@ impl Store {
     }
 
     /// The pool for reads outside a transaction.
-    pub(crate) fn reader(&self) -> &AnyPool {
+    pub fn reader(&self) -> &AnyPool {
         &self.read
     }
 
@@ -184,7 +186,7 @@ async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
 }
 
 /// Parses a stored enum or id, reporting a corrupt row instead of panicking.
-pub(crate) fn parse_stored<T: FromStr>(what: &str, raw: &str) -> Result<T, StoreError>
+pub fn parse_stored<T: FromStr>(what: &str, raw: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {

@@ -41,6 +41,8 @@ pub struct TestApp {
     pub token: String,
     pub settings: Settings,
     pub dir: tempfile::TempDir,
+    /// The hub's clock: the system's, or a manual one the test moves.
+    pub clock: switchboard::clock::Clock,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -87,7 +89,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// A hub whose clock stands at `at` until the test moves it (`app.clock.set`, `advance`).
+pub async fn spawn_app_at(backend: Backend, at: time::OffsetDateTime) -> TestApp {
+    spawn_app_on(backend, |_| {}, switchboard::clock::Clock::manual(at)).await
+}
+
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(backend, adjust, switchboard::clock::Clock::system()).await
+}
+
+async fn spawn_app_on(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+    clock: switchboard::clock::Clock,
+) -> TestApp {
     switchboard::startup::install_crypto_provider();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(backend, dir.path()).await;
@@ -101,6 +116,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         token: String::new(),
         settings,
         dir,
+        clock,
         stop: None,
         server: None,
     };
@@ -118,7 +134,9 @@ impl TestApp {
     /// Builds and starts the hub on the current settings.
     pub async fn start(&mut self) {
         switchboard::startup::install_crypto_provider();
-        let application = Application::build(self.settings.clone()).await.expect("the hub builds");
+        let application = Application::build_with_clock(self.settings.clone(), self.clock.clone())
+            .await
+            .expect("the hub builds");
         self.base = format!("http://127.0.0.1:{}", application.port());
         let (tx, rx) = oneshot::channel::<()>();
         self.stop = Some(tx);

@@ -16,6 +16,7 @@ mod email;
 mod fake_twilio;
 mod inbox;
 mod ingest;
+mod metrics;
 mod operations;
 mod search;
 mod sms;

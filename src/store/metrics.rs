@@ -1,0 +1,565 @@
+//! What the metrics engine reads and writes: a conversation's facts, its samples and next SLA
+//! deadline, breaches, business calendars and SLA policies, and the rows reports aggregate.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use super::events::{EventKind, record_event};
+use super::rows::RowExt;
+use super::{Store, StoreError};
+use crate::domain::*;
+use crate::metrics::definitions::{Change, Computed, Facts, Sample, SampleKind, Targets, Touch};
+
+/// A conversation as the metrics engine sees it.
+#[derive(Debug, Clone)]
+pub struct MetricSubject {
+    pub id: ConversationId,
+    pub channel: ChannelKind,
+    pub channel_account_id: ChannelAccountId,
+    pub priority: Priority,
+    pub version: i64,
+    pub facts: Facts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CalendarRecord {
+    pub id: String,
+    pub name: String,
+    pub spec: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyRecord {
+    pub id: String,
+    pub name: String,
+    pub channel_account_id: Option<ChannelAccountId>,
+    pub priority: Option<Priority>,
+    #[serde(flatten)]
+    pub targets: Targets,
+}
+
+/// A sample with what reports group it by.
+#[derive(Debug, Clone)]
+pub struct SampleRow {
+    pub kind: SampleKind,
+    pub conversation_id: ConversationId,
+    pub channel: ChannelKind,
+    pub channel_account_id: ChannelAccountId,
+    pub agent_id: Option<AgentId>,
+    pub ended_at: OffsetDateTime,
+    pub seconds: i64,
+    pub business_seconds: i64,
+    pub due_at: Option<OffsetDateTime>,
+}
+
+/// A conversation cycle that started (opened or reopened), or a breach, or a missed call, with
+/// what reports group it by.
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    pub conversation_id: ConversationId,
+    pub channel: ChannelKind,
+    pub channel_account_id: ChannelAccountId,
+    pub agent_id: Option<AgentId>,
+    pub at: OffsetDateTime,
+    /// For breaches: the target missed and its deadline.
+    pub kind: Option<SampleKind>,
+    pub due_at: Option<OffsetDateTime>,
+}
+
+impl Store {
+    /// Conversations whose metrics are behind their facts.
+    pub async fn conversations_behind(&self, limit: i64) -> Result<Vec<ConversationId>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM conversations WHERE metrics_done < metrics_version LIMIT $1")
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+        ids.iter()
+            .map(|id| super::parse_stored("conversation id", id))
+            .collect()
+    }
+
+    /// Marks every conversation (or only the unresolved ones) for recomputation.
+    pub async fn mark_metrics_stale(&self, unresolved_only: bool) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE conversations SET metrics_version = metrics_version + 1 WHERE $1 = 0 OR status <> 'resolved'",
+        )
+        .bind(i64::from(unresolved_only))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// A conversation's facts, read at its current metrics version.
+    pub async fn metric_subject(&self, id: ConversationId) -> Result<MetricSubject, StoreError> {
+        let row = sqlx::query(
+            "SELECT channel, channel_account_id, priority, assignee_id, metrics_version FROM conversations WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or(StoreError::NotFound("conversation"))?;
+        let touches = sqlx::query(
+            "SELECT occurred_at, direction, author_agent_id, details, channel FROM interactions
+             WHERE conversation_id = $1 ORDER BY occurred_at, id",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(touch_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let changes = sqlx::query(
+            "SELECT occurred_at, kind, agent_id, data FROM events WHERE conversation_id = $1 ORDER BY occurred_at, id",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(change_from_row)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+        Ok(MetricSubject {
+            id,
+            channel: row.parsed("channel")?,
+            channel_account_id: row.parsed("channel_account_id")?,
+            priority: row.parsed("priority")?,
+            version: row.int("metrics_version")?,
+            facts: Facts {
+                assignee: row.opt_parsed("assignee_id")?,
+                touches,
+                changes,
+            },
+        })
+    }
+
+    /// Replaces each conversation's samples and next deadline with freshly computed ones, and
+    /// records the facts' version they came from, in one transaction. Returns the samples that
+    /// are new, with their conversation's channel.
+    pub async fn save_metrics(
+        &self,
+        batch: &[(MetricSubject, Computed)],
+    ) -> Result<Vec<(ChannelKind, Sample)>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut new = Vec::new();
+        for (subject, computed) in batch {
+            let id = subject.id.to_string();
+            let before: HashSet<(String, i64, i64)> =
+                sqlx::query("SELECT kind, cycle, ordinal FROM metric_samples WHERE conversation_id = $1")
+                    .bind(id.clone())
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.text("kind")?, r.int("cycle")?, r.int("ordinal")?)))
+                    .collect::<Result<_, StoreError>>()?;
+            sqlx::query("DELETE FROM metric_samples WHERE conversation_id = $1")
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await?;
+            for s in &computed.samples {
+                sqlx::query(
+                    "INSERT INTO metric_samples (conversation_id, kind, cycle, ordinal, channel, channel_account_id,
+                        agent_id, started_at, ended_at, seconds, business_seconds, due_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(id.clone())
+                .bind(s.kind.as_str())
+                .bind(s.cycle)
+                .bind(s.ordinal)
+                .bind(subject.channel.as_str())
+                .bind(subject.channel_account_id.to_string())
+                .bind(s.agent.map(|a| a.to_string()))
+                .bind(to_micros(s.started_at))
+                .bind(to_micros(s.ended_at))
+                .bind(s.seconds)
+                .bind(s.business_seconds)
+                .bind(s.due_at.map(to_micros))
+                .execute(&mut *tx)
+                .await?;
+                if !before.contains(&(s.kind.as_str().to_owned(), s.cycle, s.ordinal)) {
+                    new.push((subject.channel, s.clone()));
+                }
+            }
+            sqlx::query(
+                "UPDATE conversations SET sla_due_at = $1, sla_due_kind = $2,
+                     metrics_done = CASE WHEN metrics_done < $3 THEN $3 ELSE metrics_done END
+                 WHERE id = $4",
+            )
+            .bind(computed.due.map(|d| to_micros(d.at)))
+            .bind(computed.due.map(|d| d.kind.as_str()))
+            .bind(subject.version)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Unresolved conversations whose deadline has passed and is not yet recorded as breached.
+    pub async fn due_breaches(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(ConversationId, SampleKind, OffsetDateTime)>, StoreError> {
+        sqlx::query(
+            "SELECT c.id, c.sla_due_kind, c.sla_due_at FROM conversations c
+             WHERE c.sla_due_at <= $1 AND c.status <> 'resolved' AND c.sla_due_kind IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM sla_breaches b
+                               WHERE b.conversation_id = c.id AND b.kind = c.sla_due_kind AND b.due_at = c.sla_due_at)
+             LIMIT 500",
+        )
+        .bind(to_micros(now))
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|r| Ok((r.parsed("id")?, r.parsed("sla_due_kind")?, r.time("sla_due_at")?)))
+        .collect()
+    }
+
+    /// Records a breach; `false` when it was already recorded (by this node or another).
+    pub async fn record_breach(
+        &self,
+        conversation: ConversationId,
+        kind: SampleKind,
+        due_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO sla_breaches (conversation_id, kind, due_at, breached_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (conversation_id, kind, due_at) DO NOTHING",
+        )
+        .bind(conversation.to_string())
+        .bind(kind.as_str())
+        .bind(to_micros(due_at))
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            record_event(
+                &mut tx,
+                EventKind::SlaBreached,
+                Some(conversation),
+                None,
+                None,
+                None,
+                at,
+                serde_json::json!({"target": kind, "due_at": to_micros(due_at)}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    pub async fn create_calendar(&self, name: &str, spec: &serde_json::Value) -> Result<CalendarRecord, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO business_calendars (id, name, spec, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id.clone())
+            .bind(name.to_owned())
+            .bind(spec.to_string())
+            .bind(to_micros(now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(CalendarRecord {
+            id,
+            name: name.to_owned(),
+            spec: spec.clone(),
+        })
+    }
+
+    pub async fn calendars(&self) -> Result<Vec<CalendarRecord>, StoreError> {
+        sqlx::query("SELECT * FROM business_calendars ORDER BY name, id")
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(CalendarRecord {
+                    id: r.text("id")?,
+                    name: r.text("name")?,
+                    spec: r.json("spec")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The calendar an inbox counts business hours by, if it has one.
+    pub async fn inbox_calendar(&self, account: ChannelAccountId) -> Result<Option<serde_json::Value>, StoreError> {
+        let spec: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT b.spec FROM channel_accounts a LEFT JOIN business_calendars b ON b.id = a.calendar_id WHERE a.id = $1",
+        )
+        .bind(account.to_string())
+        .fetch_optional(self.reader())
+        .await?;
+        spec.flatten()
+            .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("calendar spec: {e}"))))
+            .transpose()
+    }
+
+    /// Sets (or clears) an inbox's calendar; its open conversations are recomputed.
+    pub async fn set_inbox_calendar(
+        &self,
+        account: ChannelAccountId,
+        calendar: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        if let Some(calendar) = calendar {
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM business_calendars WHERE id = $1")
+                .bind(calendar.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound("calendar"));
+            }
+        }
+        let updated = sqlx::query("UPDATE channel_accounts SET calendar_id = $1 WHERE id = $2")
+            .bind(calendar.map(str::to_owned))
+            .bind(account.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound("channel account"));
+        }
+        sqlx::query(
+            "UPDATE conversations SET metrics_version = metrics_version + 1 WHERE channel_account_id = $1 AND status <> 'resolved'",
+        )
+        .bind(account.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Saves an SLA policy; one per inbox-and-priority scope (409 otherwise).
+    pub async fn create_sla_policy(&self, policy: &PolicyRecord) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let t = &policy.targets;
+        let result = sqlx::query(
+            "INSERT INTO sla_policies (id, name, channel_account_id, priority, first_response_s, next_response_s,
+                resolution_s, business_hours, pause_when_pending, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(policy.id.clone())
+        .bind(policy.name.clone())
+        .bind(policy.channel_account_id.map(|a| a.to_string()))
+        .bind(policy.priority.map(|p| p.as_str()))
+        .bind(t.first_response_s)
+        .bind(t.next_response_s)
+        .bind(t.resolution_s)
+        .bind(i64::from(t.business_hours))
+        .bind(i64::from(t.pause_when_pending))
+        .bind(to_micros(now()))
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = result {
+            let e = StoreError::from(e);
+            return Err(if e.is_unique_violation() {
+                StoreError::Conflict("a policy for this inbox and priority exists already".into())
+            } else {
+                e
+            });
+        }
+        sqlx::query("UPDATE conversations SET metrics_version = metrics_version + 1 WHERE status <> 'resolved'")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn sla_policies(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+        sqlx::query("SELECT * FROM sla_policies ORDER BY name, id")
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PolicyRecord {
+                    id: r.text("id")?,
+                    name: r.text("name")?,
+                    channel_account_id: r.opt_parsed("channel_account_id")?,
+                    priority: r.opt_parsed("priority")?,
+                    targets: Targets {
+                        first_response_s: r.opt_int("first_response_s")?,
+                        next_response_s: r.opt_int("next_response_s")?,
+                        resolution_s: r.opt_int("resolution_s")?,
+                        business_hours: r.int("business_hours")? != 0,
+                        pause_when_pending: r.int("pause_when_pending")? != 0,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Samples of `kind` that ended in `[from, to)`.
+    pub async fn samples_between(
+        &self,
+        kind: SampleKind,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<SampleRow>, StoreError> {
+        sqlx::query("SELECT * FROM metric_samples WHERE kind = $1 AND ended_at >= $2 AND ended_at < $3")
+            .bind(kind.as_str())
+            .bind(to_micros(from))
+            .bind(to_micros(to))
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SampleRow {
+                    kind: r.parsed("kind")?,
+                    conversation_id: r.parsed("conversation_id")?,
+                    channel: r.parsed("channel")?,
+                    channel_account_id: r.parsed("channel_account_id")?,
+                    agent_id: r.opt_parsed("agent_id")?,
+                    ended_at: r.time("ended_at")?,
+                    seconds: r.int("seconds")?,
+                    business_seconds: r.int("business_seconds")?,
+                    due_at: r.opt_time("due_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Conversations opened or reopened in `[from, to)`: the volume.
+    pub async fn cycles_started_between(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Occurrence>, StoreError> {
+        self.occurrences(
+            "SELECT e.conversation_id, e.occurred_at AS at, c.channel, c.channel_account_id, c.assignee_id AS agent_id,
+                    CAST(NULL AS TEXT) AS kind, CAST(NULL AS BIGINT) AS due_at
+             FROM events e JOIN conversations c ON c.id = e.conversation_id
+             WHERE e.kind IN ('conversation_opened', 'conversation_reopened') AND e.occurred_at >= $1 AND e.occurred_at < $2",
+            from,
+            to,
+        )
+        .await
+    }
+
+    /// Breaches of deadlines that fell in `[from, to)`.
+    pub async fn breaches_between(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Occurrence>, StoreError> {
+        self.occurrences(
+            "SELECT b.conversation_id, b.breached_at AS at, c.channel, c.channel_account_id, c.assignee_id AS agent_id,
+                    b.kind, b.due_at
+             FROM sla_breaches b JOIN conversations c ON c.id = b.conversation_id
+             WHERE b.due_at >= $1 AND b.due_at < $2",
+            from,
+            to,
+        )
+        .await
+    }
+
+    /// Inbound calls in `[from, to)` nobody answered.
+    pub async fn missed_calls_between(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Occurrence>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.conversation_id, i.occurred_at AS at, i.channel, i.channel_account_id, c.assignee_id AS agent_id,
+                    i.details, CAST(NULL AS TEXT) AS kind, CAST(NULL AS BIGINT) AS due_at
+             FROM interactions i JOIN conversations c ON c.id = i.conversation_id
+             WHERE i.channel = 'voice' AND i.direction = 'inbound' AND i.occurred_at >= $1 AND i.occurred_at < $2",
+        )
+        .bind(to_micros(from))
+        .bind(to_micros(to))
+        .fetch_all(self.reader())
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let details: serde_json::Value = r.json("details")?;
+            if matches!(details["disposition"].as_str(), Some("missed" | "voicemail")) {
+                out.push(occurrence_from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn occurrences(
+        &self,
+        sql: &'static str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Occurrence>, StoreError> {
+        sqlx::query(sql)
+            .bind(to_micros(from))
+            .bind(to_micros(to))
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(occurrence_from_row)
+            .collect()
+    }
+}
+
+fn occurrence_from_row(r: &AnyRow) -> Result<Occurrence, StoreError> {
+    Ok(Occurrence {
+        conversation_id: r.parsed("conversation_id")?,
+        channel: r.parsed("channel")?,
+        channel_account_id: r.parsed("channel_account_id")?,
+        agent_id: r.opt_parsed("agent_id")?,
+        at: r.time("at")?,
+        kind: r.opt_parsed("kind")?,
+        due_at: r.opt_time("due_at")?,
+    })
+}
+
+fn touch_from_row(r: &AnyRow) -> Result<Touch, StoreError> {
+    let details: serde_json::Value = r.json("details")?;
+    let direction: Direction = r.parsed("direction")?;
+    let channel: ChannelKind = r.parsed("channel")?;
+    let handle_seconds = (channel == ChannelKind::Voice)
+        .then(|| {
+            details["talk_s"]
+                .as_i64()
+                .map(|talk| talk + details["wrap_up_s"].as_i64().unwrap_or(0))
+        })
+        .flatten();
+    // Calls that were answered need no reply; missed calls and every message do.
+    let needs_reply = match channel {
+        ChannelKind::Voice => !matches!(details["disposition"].as_str(), Some("answered")),
+        _ => true,
+    };
+    Ok(Touch {
+        at: r.time("occurred_at")?,
+        direction,
+        agent: r.opt_parsed("author_agent_id")?,
+        automated: details["automated"].as_bool().unwrap_or(false),
+        needs_reply,
+        handle_seconds,
+    })
+}
+
+fn change_from_row(r: &AnyRow) -> Result<Option<(OffsetDateTime, Change)>, StoreError> {
+    let at = r.time("occurred_at")?;
+    let data: serde_json::Value = r.json("data")?;
+    let change = match r.text("kind")?.as_str() {
+        "conversation_opened" => Some(Change::Opened),
+        "conversation_reopened" => Some(Change::Reopened),
+        "conversation_resolved" => Some(Change::Resolved {
+            by: r.opt_parsed("agent_id")?,
+        }),
+        "status_changed" => match (data["from"].as_str(), data["to"].as_str()) {
+            (_, Some("pending")) => Some(Change::Pending(true)),
+            (Some("pending"), _) => Some(Change::Pending(false)),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(change.map(|c| (at, c)))
+}
