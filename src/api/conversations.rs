@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/conversations/{id}", get(read))
         .route("/conversations/{id}/status", post(set_status))
         .route("/conversations/{id}/assign", post(assign))
+        .route("/conversations/{id}/priority", post(set_priority))
         .route("/conversations/{id}/replies", post(reply))
         .route("/conversations/{id}/notes", post(note))
 }
@@ -94,6 +95,34 @@ async fn set_status(
         .set_conversation_status(
             parse_id("id", &id)?,
             body.status,
+            Some(p.agent_id),
+            state.hub.clock.now(),
+        )
+        .await?;
+    state.hub.bus.publish(HubEvent::ConversationChanged {
+        conversation: Box::new(conversation.clone()),
+    });
+    Ok(Json(conversation))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriorityChange {
+    priority: Priority,
+}
+
+async fn set_priority(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<PriorityChange>,
+) -> Result<Json<Conversation>, ApiError> {
+    let conversation = state
+        .hub
+        .store
+        .set_priority(
+            parse_id("id", &id)?,
+            body.priority,
             Some(p.agent_id),
             state.hub.clock.now(),
         )

@@ -34,6 +34,8 @@ const CONSOLE: &[(&str, &str, &str)] = &[
     ("search.js", JS, include_str!("../../web/console/search.js")),
     ("screenpop.js", JS, include_str!("../../web/console/screenpop.js")),
     ("shortcuts.js", JS, include_str!("../../web/console/shortcuts.js")),
+    ("dashboard.js", JS, include_str!("../../web/console/dashboard.js")),
+    ("reports.js", JS, include_str!("../../web/console/reports.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

@@ -337,6 +337,36 @@ impl Store {
         self.conversation(id).await
     }
 
+    /// Changes a conversation's priority (which picks its SLA policy), recording who did it.
+    pub async fn set_priority(
+        &self,
+        id: ConversationId,
+        priority: Priority,
+        by: Option<AgentId>,
+        at: OffsetDateTime,
+    ) -> Result<Conversation, StoreError> {
+        let mut tx = self.begin().await?;
+        current_status(&mut tx, id).await?;
+        sqlx::query("UPDATE conversations SET priority = $1, metrics_version = metrics_version + 1 WHERE id = $2")
+            .bind(priority.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        record_event(
+            &mut tx,
+            EventKind::PriorityChanged,
+            Some(id),
+            None,
+            by,
+            None,
+            at,
+            serde_json::json!({"priority": priority}),
+        )
+        .await?;
+        tx.commit().await?;
+        self.conversation(id).await
+    }
+
     /// Assigns a conversation to an agent, or unassigns it with `None`.
     pub async fn assign_conversation(
         &self,

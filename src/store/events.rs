@@ -17,6 +17,7 @@ pub enum EventKind {
     Assigned,
     AgentReplied,
     SlaBreached,
+    PriorityChanged,
 }
 
 impl EventKind {
@@ -29,6 +30,7 @@ impl EventKind {
             Self::Assigned => "assigned",
             Self::AgentReplied => "agent_replied",
             Self::SlaBreached => "sla_breached",
+            Self::PriorityChanged => "priority_changed",
         }
     }
 }

@@ -410,3 +410,88 @@ const ENGLISH_LEFT_ON_SCREEN: &str = r#"
         .filter((t) => t);
     return shown.filter((t) => english.some((re) => re.test(t)));
 "#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_watches_the_dashboard_change_live_and_exports_a_report() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let web = app.api_account("web").await;
+    let (status, body) = app
+        .post("/api/v1/agents", json!({"email": "sara@switchboard.test", "name": "Sara", "role": "supervisor", "password": "sara-password-1"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut browser = Chromium::start("dashboard").await;
+    browser
+        .log_in("sara", &app.base, "sara@switchboard.test", "sara-password-1")
+        .await;
+    browser.click("sara", "#nav-dashboard").await;
+    browser.wait_text("sara", "#dashboard-title", "Live dashboard").await;
+    browser.wait_text("sara", "#counter-waiting .value", "0").await;
+
+    // A customer writes: the counters move without a reload, pushed by the hub.
+    let (status, pushed) = app
+        .push(json!({"channel_account_id": web, "external_id": "d-1", "contact": {"email": "eva@example.com", "name": "Eva"}, "text": "¿Hay alguien?"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{pushed}");
+    browser.wait_text("sara", "#counter-waiting .value", "1").await;
+    browser.wait_text("sara", "#counter-open .value", "1").await;
+    browser.wait_text("sara", "tr[data-inbox] th", "web").await;
+
+    // Answered: the report shows the first response, explains it, and exports it as CSV.
+    let conversation = pushed["interaction"]["conversation_id"].as_str().unwrap();
+    app.post(
+        &format!("/api/v1/conversations/{conversation}/replies"),
+        json!({"text": "Sí, dime"}),
+    )
+    .await;
+    browser.wait_text("sara", "#counter-waiting .value", "0").await;
+    browser.click("sara", "#nav-reports").await;
+    browser.wait_text("sara", "#reports-title", "Reports").await;
+    browser
+        .wait_text("sara", "table.report tr[data-key=api] th", "API")
+        .await;
+    let tips: Vec<Option<String>> = serde_json::from_value(
+        browser
+            .run(
+                "sara",
+                "attributes",
+                json!({"selector": "table.report thead th[title]", "name": "title"}),
+            )
+            .await,
+    )
+    .unwrap();
+    assert!(
+        tips.iter()
+            .flatten()
+            .any(|t| t.contains("notes, auto-replies and system messages do not count")),
+        "the definitions are shown as tooltips: {tips:?}"
+    );
+    browser
+        .run(
+            "sara",
+            "waitCount",
+            json!({"selector": "figure.chart svg rect.p50", "count": 1}),
+        )
+        .await;
+    let csv = browser
+        .run("sara", "download", json!({"selector": "#report-csv"}))
+        .await;
+    let text = csv["text"].as_str().unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("channel,key,volume,first_response_count"),
+        "{text}"
+    );
+    let api_line = lines
+        .find(|l| l.starts_with("api,api,"))
+        .unwrap_or_else(|| panic!("no api line in {text}"));
+    let cells: Vec<&str> = api_line.split(',').collect();
+    assert_eq!(
+        (cells[2], cells[3]),
+        ("1", "1"),
+        "one conversation, one first response: {api_line}"
+    );
+    assert!(csv["name"].as_str().unwrap().ends_with(".csv"));
+}

@@ -68,14 +68,27 @@ fn row<'a>(report: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row {key} in {report}"))
 }
 
-/// Recomputes every figure from the facts, as `switchboard metrics rebuild` does.
+/// Recomputes every figure from the facts: `switchboard metrics rebuild`, the real binary, on
+/// the hub's database while the hub runs.
 async fn rebuild(app: &TestApp) -> u64 {
-    let store = switchboard::store::Store::connect(app.settings.database.url(), 2)
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["metrics", "rebuild"])
+        .env("SWITCHBOARD__DATABASE__URL", app.settings.database.url())
+        .env("SWITCHBOARD__INDEX__PATH", app.dir.path().join("cli-index"))
+        .env("SWITCHBOARD__LOG__LEVEL", "warn")
+        .output()
         .await
-        .unwrap();
-    let rebuilt = switchboard::metrics::rebuild(&store).await.unwrap();
-    store.close().await;
-    rebuilt
+        .expect("the switchboard binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stdout:?}"))
 }
 
 async fn first_response_ignores_notes_and_automated_messages_and_restarts_at_a_reopen(backend: Backend) {
@@ -381,7 +394,33 @@ async fn the_report_equals_figures_computed_independently_and_only_supervisors_r
         v.sort();
         json!(v[((p / 100.0 * v.len() as f64).ceil() as usize).max(1) - 1])
     };
+    // A call nobody answered counts as missed, in the voice inbox.
+    let pbx = crate::calls::voice_account(&app).await;
+    for (event, at) in [("ringing", base), ("hangup", base + time::Duration::seconds(30))] {
+        let (status, body) = app
+            .post(
+                "/api/v1/calls/events",
+                json!({"channel_account_id": pbx, "call_id": "missed-1", "event": event,
+                "at": rfc(at), "from": "+34600999888", "to": "1001"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
     let (from, to) = (base, base + time::Duration::days(3));
+    let by_inbox = report_when(&app, from, to, "inbox", |r| {
+        r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["key"] == pbx.as_str() && r["missed_calls"] == 1)
+    })
+    .await;
+    assert_eq!(
+        row(&by_inbox, &pbx)["volume"],
+        1,
+        "the missed call waits for a call back"
+    );
+    assert_eq!(row(&by_inbox, &inboxes[0])["missed_calls"], 0);
     for (group_by, keys, of) in [
         (
             "inbox",

@@ -79,6 +79,12 @@ const ops = {
   async evaluate(c, page) {
     return await page.evaluate(`(async () => { ${c.body} })()`);
   },
+  /** Clicks a link that downloads a file and returns the file's text. */
+  async download(c, page) {
+    const [download] = await Promise.all([page.waitForEvent("download", { timeout: TIMEOUT }), locate(page, c).click({ timeout: TIMEOUT })]);
+    const { readFile } = await import("node:fs/promises");
+    return { name: download.suggestedFilename(), text: await readFile(await download.path(), "utf8") };
+  },
   async viewport(c, page) {
     await page.setViewportSize({ width: c.width, height: c.height });
   },

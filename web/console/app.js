@@ -11,6 +11,8 @@ import { ContactPanel } from "./contact.js";
 import { SearchView } from "./search.js";
 import { ScreenPops } from "./screenpop.js";
 import { Shortcuts } from "./shortcuts.js";
+import { Dashboard } from "./dashboard.js";
+import { Reports } from "./reports.js";
 
 const root = document.getElementById("app");
 
@@ -88,6 +90,8 @@ class Console {
     this.contact = new ContactPanel(this.contactRoot, this);
     this.pops = new ScreenPops(this.popRoot, this);
     this.shortcuts = new Shortcuts(this);
+    this.dashboard = new Dashboard(this.centerRoot, this);
+    this.reports = new Reports(this.centerRoot, this);
     this.center = this.conversation;
 
     this.renderHeader();
@@ -110,10 +114,29 @@ class Console {
     return this.agents.get(id)?.name ?? "";
   }
 
-  /** Follows the address bar: `#/conversations/ID`, `#/contacts/ID`, `#/search/QUERY`. */
+  isSupervisor() {
+    return this.me.role === "supervisor" || this.me.role === "admin";
+  }
+
+  /** Shows a whole-pane view in the centre: the dashboard or the reports. */
+  show(view) {
+    this.conversation.close();
+    this.center = view;
+    view.render();
+    view.open();
+  }
+
+  /** Follows the address bar: `#/conversations/ID`, `#/contacts/ID`, `#/search/QUERY`,
+   * `#/dashboard`, `#/reports`. */
   route() {
     const [, kind, value] = location.hash.split("/");
-    if (kind === "conversations" && value) this.openConversation(value, { fromRoute: true });
+    if (kind === "inbox") {
+      this.conversation.close();
+      this.center = this.conversation;
+      this.conversation.render();
+    } else if (kind === "dashboard" && this.isSupervisor()) this.show(this.dashboard);
+    else if (kind === "reports" && this.isSupervisor()) this.show(this.reports);
+    else if (kind === "conversations" && value) this.openConversation(value, { fromRoute: true });
     else if (kind === "contacts" && value) this.contact.open(value);
     else if (kind === "search" && value) this.runSearch(decodeURIComponent(value), { fromRoute: true });
   }
@@ -147,6 +170,7 @@ class Console {
     this.conversation.onEvent(event);
     this.contact.onEvent(event);
     this.pops.onEvent(event);
+    this.dashboard.onEvent(event);
     if (event.type === "presence_changed") {
       this.agents.set(event.agent.id, event.agent);
       if (event.agent.id === this.me.id) {
@@ -199,6 +223,13 @@ class Console {
     fill(
       this.header,
       h("strong", { class: "brand" }, t("app.name")),
+      h(
+        "nav",
+        { class: "views", "aria-label": t("app.name") },
+        h("a", { href: "#/inbox" }, t("header.inbox")),
+        this.isSupervisor() && h("a", { href: "#/dashboard", id: "nav-dashboard" }, t("header.dashboard")),
+        this.isSupervisor() && h("a", { href: "#/reports", id: "nav-reports" }, t("header.reports")),
+      ),
       h(
         "form",
         {

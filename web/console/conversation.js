@@ -6,6 +6,7 @@
 import * as api from "./api.js";
 import { h, fill } from "./dom.js";
 import { t, formatTime, formatDuration } from "./i18n.js";
+import { slaBadge } from "./inbox.js";
 
 /** How long a "replying" or "typing" notice stays up without a fresh one. */
 const NOTICE_MS = 8000;
@@ -134,6 +135,11 @@ export class ConversationView {
       { id: "conversation-status", onchange: () => this.setStatus(status.value) },
       ["open", "pending", "snoozed", "resolved"].map((s) => h("option", { value: s, selected: c.status === s }, t(`status.${s}`))),
     );
+    const priority = h(
+      "select",
+      { id: "conversation-priority", onchange: () => this.setPriority(priority.value) },
+      ["low", "normal", "high", "urgent"].map((p) => h("option", { value: p, selected: c.priority === p }, t(`priority.${p}`))),
+    );
     const assignee = h(
       "select",
       { id: "conversation-assignee", onchange: () => this.assign(assignee.value || null) },
@@ -148,6 +154,9 @@ export class ConversationView {
       status,
       h("label", { for: "conversation-assignee" }, t("conversation.assignee")),
       assignee,
+      h("label", { for: "conversation-priority" }, t("conversation.priority")),
+      priority,
+      slaBadge({ ...c, sla_breached: c.sla_due_at && new Date(c.sla_due_at) <= new Date() }),
       h(
         "button",
         { type: "button", id: "resolve", "aria-keyshortcuts": "e", onclick: () => this.setStatus(resolved ? "open" : "resolved") },
@@ -374,6 +383,11 @@ export class ConversationView {
 
   async setStatus(status) {
     await api.post(`/conversations/${this.id}/status`, { status });
+    await this.reload();
+  }
+
+  async setPriority(priority) {
+    await api.post(`/conversations/${this.id}/priority`, { priority });
     await this.reload();
   }
 

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h, fill } from "./dom.js";
-import { t, formatAgo } from "./i18n.js";
+import { t, formatAgo, formatTime } from "./i18n.js";
 
 const CHANNELS = ["email", "chat", "sms", "voice", "api"];
 const STATUSES = ["open", "pending", "snoozed", "resolved"];
@@ -121,6 +121,7 @@ export class Inbox {
         h("span", { class: `channel channel-${item.channel}` }, t(`channel.${item.channel}`)),
         h("span", { class: "who" }, name),
         item.waiting_since && h("span", { class: "waiting" }, t("inbox.waiting", { time: formatAgo(item.waiting_since) })),
+        slaBadge(item),
         h("span", { class: "preview" }, item.subject ? `${item.subject} — ` : "", item.preview ?? ""),
         h(
           "span",
@@ -133,4 +134,11 @@ export class Inbox {
       ),
     );
   }
+}
+
+/** The next SLA deadline of a conversation, or that it was missed. */
+export function slaBadge(c) {
+  if (c.sla_breached) return h("span", { class: "sla breached" }, t("sla.breached"));
+  if (!c.sla_due_at) return null;
+  return h("span", { class: "sla" }, t("sla.due", { target: t(`sla.${c.sla_target}`), time: formatTime(c.sla_due_at) }));
 }
