@@ -28,6 +28,10 @@ use crate::store::{PolicyRecord, Store, StoreError};
 
 /// Conversations recomputed per round.
 const BATCH: i64 = 200;
+/// While a backlog lasts, the worker rests this many times as long as its last round took,
+/// so recomputing never takes more than about a quarter of a core from ingest; it catches up
+/// when the burst is over.
+const REST_FACTOR: u32 = 3;
 /// How often deadlines are checked, and the dashboard refreshed when something changed.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -137,13 +141,21 @@ pub async fn run(hub: Hub, mut shutdown: watch::Receiver<bool>) {
             }
         }
         loop {
+            let started = std::time::Instant::now();
             match catch_up(&hub.store).await {
-                Ok(0) => break,
-                Ok(_) => changed = true,
+                Ok(n) if n > 0 => changed = true,
+                Ok(_) => break,
                 Err(e) => {
                     warn!(error = %e, "metrics not recomputed; will retry");
                     break;
                 }
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(started.elapsed() * REST_FACTOR) => {}
+            }
+            if check_breaches(&hub).await.unwrap_or(0) > 0 {
+                changed = true;
             }
         }
         match check_breaches(&hub).await {

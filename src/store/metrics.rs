@@ -1,7 +1,7 @@
 //! What the metrics engine reads and writes: a conversation's facts, its samples and next SLA
 //! deadline, breaches, business calendars and SLA policies, and the rows reports aggregate.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -105,8 +105,9 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound("conversation"))?;
         let touches = sqlx::query(
-            "SELECT occurred_at, direction, author_agent_id, details, channel FROM interactions
-             WHERE conversation_id = $1 ORDER BY occurred_at, id",
+            "SELECT occurred_at, direction, author_agent_id, channel,
+                    CASE WHEN channel = 'voice' OR direction = 'outbound' THEN details ELSE '{}' END AS details
+             FROM interactions WHERE conversation_id = $1 ORDER BY occurred_at, id",
         )
         .bind(id.to_string())
         .fetch_all(self.reader())
@@ -140,34 +141,58 @@ impl Store {
         })
     }
 
-    /// Replaces each conversation's samples and next deadline with freshly computed ones, and
-    /// records the facts' version they came from, in one transaction. Returns the samples that
-    /// are new, with their conversation's channel.
+    /// Brings each conversation's stored samples and next deadline in line with freshly
+    /// computed ones, and records the facts' version they came from, in one transaction.
+    /// Only differences are written (a busy conversation's past does not change), so the
+    /// worker stays light on the store's single writer. Returns the samples that are new, with
+    /// their conversation's channel.
     pub async fn save_metrics(
         &self,
         batch: &[(MetricSubject, Computed)],
     ) -> Result<Vec<(ChannelKind, Sample)>, StoreError> {
-        let mut tx = self.begin().await?;
-        let mut new = Vec::new();
-        for (subject, computed) in batch {
-            let id = subject.id.to_string();
-            let before: HashSet<(String, i64, i64)> =
-                sqlx::query("SELECT kind, cycle, ordinal FROM metric_samples WHERE conversation_id = $1")
-                    .bind(id.clone())
-                    .fetch_all(&mut *tx)
+        let mut stored: Vec<HashMap<(SampleKind, i64, i64), Sample>> = Vec::with_capacity(batch.len());
+        for (subject, _) in batch {
+            stored.push(
+                sqlx::query("SELECT * FROM metric_samples WHERE conversation_id = $1")
+                    .bind(subject.id.to_string())
+                    .fetch_all(self.reader())
                     .await?
                     .iter()
-                    .map(|r| Ok((r.text("kind")?, r.int("cycle")?, r.int("ordinal")?)))
-                    .collect::<Result<_, StoreError>>()?;
-            sqlx::query("DELETE FROM metric_samples WHERE conversation_id = $1")
-                .bind(id.clone())
-                .execute(&mut *tx)
-                .await?;
+                    .map(|r| {
+                        let sample = sample_from_row(r)?;
+                        Ok(((sample.kind, sample.cycle, sample.ordinal), sample))
+                    })
+                    .collect::<Result<_, StoreError>>()?,
+            );
+        }
+        let mut tx = self.begin().await?;
+        let mut new = Vec::new();
+        for ((subject, computed), before) in batch.iter().zip(stored) {
+            let id = subject.id.to_string();
+            let wanted: HashSet<(SampleKind, i64, i64)> =
+                computed.samples.iter().map(|s| (s.kind, s.cycle, s.ordinal)).collect();
+            for (kind, cycle, ordinal) in before.keys().filter(|k| !wanted.contains(k)) {
+                sqlx::query("DELETE FROM metric_samples WHERE conversation_id = $1 AND kind = $2 AND cycle = $3 AND ordinal = $4")
+                    .bind(id.clone())
+                    .bind(kind.as_str())
+                    .bind(*cycle)
+                    .bind(*ordinal)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for s in &computed.samples {
+                let previous = before.get(&(s.kind, s.cycle, s.ordinal));
+                if previous == Some(s) {
+                    continue;
+                }
                 sqlx::query(
                     "INSERT INTO metric_samples (conversation_id, kind, cycle, ordinal, channel, channel_account_id,
                         agent_id, started_at, ended_at, seconds, business_seconds, due_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     ON CONFLICT (conversation_id, kind, cycle, ordinal) DO UPDATE SET
+                        channel = excluded.channel, channel_account_id = excluded.channel_account_id,
+                        agent_id = excluded.agent_id, started_at = excluded.started_at, ended_at = excluded.ended_at,
+                        seconds = excluded.seconds, business_seconds = excluded.business_seconds, due_at = excluded.due_at",
                 )
                 .bind(id.clone())
                 .bind(s.kind.as_str())
@@ -183,7 +208,7 @@ impl Store {
                 .bind(s.due_at.map(to_micros))
                 .execute(&mut *tx)
                 .await?;
-                if !before.contains(&(s.kind.as_str().to_owned(), s.cycle, s.ordinal)) {
+                if previous.is_none() {
                     new.push((subject.channel, s.clone()));
                 }
             }
@@ -515,6 +540,20 @@ fn occurrence_from_row(r: &AnyRow) -> Result<Occurrence, StoreError> {
         agent_id: r.opt_parsed("agent_id")?,
         at: r.time("at")?,
         kind: r.opt_parsed("kind")?,
+        due_at: r.opt_time("due_at")?,
+    })
+}
+
+fn sample_from_row(r: &AnyRow) -> Result<Sample, StoreError> {
+    Ok(Sample {
+        kind: r.parsed("kind")?,
+        cycle: r.int("cycle")?,
+        ordinal: r.int("ordinal")?,
+        agent: r.opt_parsed("agent_id")?,
+        started_at: r.time("started_at")?,
+        ended_at: r.time("ended_at")?,
+        seconds: r.int("seconds")?,
+        business_seconds: r.int("business_seconds")?,
         due_at: r.opt_time("due_at")?,
     })
 }
