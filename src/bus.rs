@@ -32,6 +32,7 @@ pub enum HubEvent {
         agent_id: AgentId,
         agent_name: String,
         conversation_id: ConversationId,
+        channel_account_id: ChannelAccountId,
         activity: Activity,
     },
     /// An agent went online, away or offline.
@@ -41,10 +42,12 @@ pub enum HubEvent {
     /// An outbound message's delivery moved on (sent, failed, or a provider's receipt).
     DeliveryChanged {
         interaction_id: InteractionId,
+        channel_account_id: ChannelAccountId,
     },
     /// An SLA deadline passed unmet; recorded exactly once.
     SlaBreached {
         conversation_id: ConversationId,
+        channel_account_id: ChannelAccountId,
         target: crate::metrics::definitions::SampleKind,
         #[serde(with = "time::serde::rfc3339")]
         due_at: time::OffsetDateTime,
@@ -56,7 +59,26 @@ pub enum HubEvent {
     /// The customer is typing in a chat.
     CustomerTyping {
         conversation_id: ConversationId,
+        channel_account_id: ChannelAccountId,
     },
+}
+
+impl HubEvent {
+    /// The inbox an event is about, for sending it only to agents who may see that inbox;
+    /// `None` for events about no inbox (presence, the dashboard) or for one agent (screen pops).
+    pub fn channel_account(&self) -> Option<ChannelAccountId> {
+        match self {
+            Self::InteractionCreated { interaction } | Self::InteractionUpdated { interaction } => {
+                Some(interaction.channel_account_id)
+            }
+            Self::ConversationChanged { conversation } => Some(conversation.channel_account_id),
+            Self::AgentActivity { channel_account_id, .. }
+            | Self::DeliveryChanged { channel_account_id, .. }
+            | Self::SlaBreached { channel_account_id, .. }
+            | Self::CustomerTyping { channel_account_id, .. } => Some(*channel_account_id),
+            Self::ScreenPop { .. } | Self::PresenceChanged { .. } | Self::Dashboard { .. } => None,
+        }
+    }
 }
 
 /// What an agent is doing in a conversation.

@@ -71,6 +71,10 @@ pub enum AgentCommand {
         /// The agent's phone extension.
         #[arg(long)]
         extension: Option<String>,
+        /// An inbox (channel account id) the agent works in; repeat for several. Supervisors
+        /// and admins see every inbox anyway.
+        #[arg(long = "inbox")]
+        inboxes: Vec<String>,
     },
 }
 
@@ -129,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             name,
             role,
             extension,
+            inboxes,
         }) => {
             let email = EmailAddress::parse(&email).map_err(|e| CliError::Invalid(format!("--email: {e}")))?;
             let role: Role = role.parse().map_err(|e| CliError::Invalid(format!("--role: {e}")))?;
@@ -137,6 +142,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 Err(_) => (auth::new_secret(""), true),
             };
             let hash = auth::hash_password(&password).map_err(|e| CliError::Invalid(e.to_string()))?;
+            let inboxes = inboxes
+                .iter()
+                .map(|i| {
+                    i.parse()
+                        .map_err(|_| CliError::Invalid(format!("--inbox {i}: not an id")))
+                })
+                .collect::<Result<Vec<crate::domain::ChannelAccountId>, _>>()?;
             let store = Store::connect(settings.database.url(), 1).await?;
             let agent = store
                 .create_agent(NewAgent {
@@ -147,6 +159,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     extension,
                 })
                 .await?;
+            if !inboxes.is_empty() {
+                store.set_agent_inboxes(agent.id, &inboxes, "cli").await?;
+            }
             store.close().await;
             if generated {
                 println!("created {} agent {} with password {password}", agent.role, agent.email);

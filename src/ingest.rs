@@ -393,6 +393,9 @@ async fn place_one(
     let Some(interaction) = store::insert_interaction(tx, &new, seq).await? else {
         return Ok(Placed::RaceLost);
     };
+    for sha256 in env.attachments.iter().filter_map(|a| a.sha256.as_deref()) {
+        store::reference_blob(tx, sha256, account.id).await?;
+    }
     if let Some(cursor) = &env.cursor {
         store::save_cursor(tx, account.id, cursor).await?;
     }

@@ -67,6 +67,7 @@ async fn deliver(hub: &Hub, client: &reqwest::Client, job: crate::store::OutboxJ
     match recorded {
         Ok(()) => hub.bus.publish(crate::bus::HubEvent::DeliveryChanged {
             interaction_id: job.interaction_id,
+            channel_account_id: job.channel_account_id,
         }),
         // The lease expires and the delivery is tried again: at least once, never lost.
         Err(error) => warn!(outbox = %job.id, %error, "could not record delivery outcome"),

@@ -57,6 +57,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(json)))
 }
 
-async fn list(State(state): State<AppState>, _principal: Principal) -> Result<Json<Vec<ChannelAccount>>, ApiError> {
-    Ok(Json(state.hub.store.channel_accounts().await?))
+async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<ChannelAccount>>, ApiError> {
+    let mut accounts = state.hub.store.channel_accounts().await?;
+    accounts.retain(|a| principal.scope.allows(a.id));
+    Ok(Json(accounts))
 }

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/me", get(me))
         .route("/auth/me/presence", axum::routing::put(set_presence))
         .route("/agents", get(list_agents).post(create_agent))
+        .route("/agents/{id}/inboxes", axum::routing::put(set_inboxes))
         .route("/api-tokens", post(create_token))
 }
 
@@ -136,6 +137,9 @@ struct CreateAgent {
     password: String,
     /// The agent's phone extension (digits), for linking calls and screen pops.
     extension: Option<String>,
+    /// The inboxes (channel account ids) an agent works in; supervisors and admins see all.
+    #[serde(default)]
+    inboxes: Vec<String>,
 }
 
 async fn create_agent(
@@ -156,6 +160,7 @@ async fn create_agent(
     {
         return Err(ApiError::field("extension", "an extension is 1 to 8 digits"));
     }
+    let inboxes = parse_inboxes(&state, &body.inboxes, "inboxes").await?;
     let password = body.password;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
@@ -172,7 +177,57 @@ async fn create_agent(
             extension,
         })
         .await?;
+    if !inboxes.is_empty() {
+        state
+            .hub
+            .store
+            .set_agent_inboxes(agent.id, &inboxes, &principal.actor)
+            .await?;
+    }
     Ok((StatusCode::CREATED, Json(agent)))
+}
+
+/// Inbox ids as given, each checked to exist; errors name the offending entry.
+async fn parse_inboxes(state: &AppState, raw: &[String], field: &str) -> Result<Vec<ChannelAccountId>, ApiError> {
+    let mut inboxes = Vec::with_capacity(raw.len());
+    for (i, id) in raw.iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        let id: ChannelAccountId = super::parse_id(&field, id)?;
+        match state.hub.store.channel_account(id).await {
+            Err(crate::store::StoreError::NotFound(_)) => {
+                return Err(ApiError::field(&field, "no such channel account"));
+            }
+            other => other?,
+        };
+        inboxes.push(id);
+    }
+    Ok(inboxes)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Inboxes {
+    channel_account_ids: Vec<String>,
+}
+
+/// Admin: the inboxes an agent works in, replaced as a whole.
+async fn set_inboxes(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Body(body): Body<Inboxes>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    principal.require(Role::Admin)?;
+    let agent: AgentId = super::parse_id("id", &id)?;
+    let inboxes = parse_inboxes(&state, &body.channel_account_ids, "channel_account_ids").await?;
+    state
+        .hub
+        .store
+        .set_agent_inboxes(agent, &inboxes, &principal.actor)
+        .await?;
+    Ok(Json(
+        serde_json::json!({"agent_id": agent, "channel_account_ids": inboxes}),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -16,11 +16,20 @@ pub fn router() -> Router<AppState> {
 
 async fn download(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::field("sha256", "a hex SHA-256"));
+    }
+    let sha256 = sha256.to_ascii_lowercase();
+    if !state
+        .hub
+        .store
+        .blob_visible(&sha256, p.scope.accounts().as_deref())
+        .await?
+    {
+        return Err(ApiError::NotFound("no such attachment".into()));
     }
     let blob = state
         .hub

@@ -67,10 +67,13 @@ const MAX_CALL_ID: usize = 200;
 
 async fn event(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Body(body): Body<CallEventBody>,
 ) -> Result<Json<CallEventOutcome>, ApiError> {
     let account_id: ChannelAccountId = parse_id("channel_account_id", &body.channel_account_id)?;
+    if !p.scope.allows(account_id) {
+        return Err(ApiError::field("channel_account_id", "no such channel account"));
+    }
     let account = match state.hub.store.channel_account(account_id).await {
         Err(StoreError::NotFound(_)) => return Err(ApiError::field("channel_account_id", "no such channel account")),
         other => other?,

@@ -241,7 +241,10 @@ impl Visitor {
                 let due = self.last_typing.is_none_or(|at| at.elapsed() >= TYPING_EVERY);
                 if let (true, Some(conversation_id)) = (due, self.conversation) {
                     self.last_typing = Some(std::time::Instant::now());
-                    self.state.hub.bus.publish(HubEvent::CustomerTyping { conversation_id });
+                    self.state.hub.bus.publish(HubEvent::CustomerTyping {
+                        conversation_id,
+                        channel_account_id: self.account.id,
+                    });
                 }
                 vec![]
             }

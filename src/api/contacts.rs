@@ -50,7 +50,7 @@ struct ListQuery {
 
 async fn list(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Vec<Contact>>, ApiError> {
     let after = q.after.as_deref().map(|a| parse_id("after", a)).transpose()?;
@@ -58,6 +58,7 @@ async fn list(
         name: q.name,
         limit: page_size(q.limit, 50, 200)?,
         after,
+        accounts: p.scope.accounts(),
     };
     Ok(Json(state.hub.store.contacts(&query).await?))
 }
@@ -80,8 +81,24 @@ async fn create(
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
-async fn read(State(state): State<AppState>, _p: Principal, Path(id): Path<String>) -> Result<Json<Contact>, ApiError> {
-    Ok(Json(state.hub.store.contact(parse_id("id", &id)?).await?))
+async fn read(State(state): State<AppState>, p: Principal, Path(id): Path<String>) -> Result<Json<Contact>, ApiError> {
+    let id = parse_id("id", &id)?;
+    visible(&state, &p, id).await?;
+    Ok(Json(state.hub.store.contact(id).await?))
+}
+
+/// Refuses (as not found) a contact the caller's inboxes have never heard from.
+pub(super) async fn visible(state: &AppState, p: &Principal, id: ContactId) -> Result<(), ApiError> {
+    if state
+        .hub
+        .store
+        .contact_visible(id, p.scope.accounts().as_deref())
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("contact not found".into()))
+    }
 }
 
 #[derive(Deserialize)]
@@ -102,11 +119,12 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 
 async fn update(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(id): Path<String>,
     Body(body): Body<UpdateContact>,
 ) -> Result<Json<Contact>, ApiError> {
     let id = parse_id("id", &id)?;
+    visible(&state, &p, id).await?;
     let patch = ContactPatch {
         name: body.name.map(clean_name),
         add_handles: parse_handles(
@@ -138,7 +156,7 @@ const LOOKUP_RECENT: i64 = 50;
 /// interactions and its open conversations. Reads the store's handle index, not the search index.
 async fn lookup(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Params(q): Params<LookupQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let region = state.hub.settings.contacts.default_region;
@@ -156,14 +174,26 @@ async fn lookup(
         .contact_by_handle(&handle)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no contact has {handle}")))?;
+    if !store.contact_visible(contact_id, p.scope.accounts().as_deref()).await? {
+        return Err(ApiError::NotFound(format!("no contact has {handle}")));
+    }
     let contact = store.contact(contact_id).await?;
     let recent = store
-        .timeline(contact_id, &TimelineFilter::default(), None, LOOKUP_RECENT)
+        .timeline(
+            contact_id,
+            &TimelineFilter {
+                accounts: p.scope.accounts(),
+                ..Default::default()
+            },
+            None,
+            LOOKUP_RECENT,
+        )
         .await?;
     let mut open = store
         .conversations(&ConversationFilter {
             contact_id: Some(contact_id),
             limit: 100,
+            accounts: p.scope.accounts(),
             ..Default::default()
         })
         .await?;
@@ -184,13 +214,14 @@ struct TimelineQuery {
 
 async fn timeline(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(id): Path<String>,
     Params(q): Params<TimelineQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id: ContactId = parse_id("id", &id)?;
     let store = &state.hub.store;
     store.contact(id).await?;
+    visible(&state, &p, id).await?;
     let after = q
         .cursor
         .as_deref()
@@ -203,6 +234,7 @@ async fn timeline(
             &TimelineFilter {
                 channel: q.channel,
                 direction: q.direction,
+                accounts: p.scope.accounts(),
             },
             after,
             limit,
@@ -237,6 +269,8 @@ async fn merge(
 ) -> Result<(StatusCode, Json<crate::store::MergeRecord>), ApiError> {
     let source = parse_id("source_id", &body.source_id)?;
     let target = parse_id("target_id", &body.target_id)?;
+    visible(&state, &p, source).await?;
+    visible(&state, &p, target).await?;
     let record = state.hub.store.merge_contacts(source, target, &p.actor).await?;
     state.hub.search.wake();
     Ok((StatusCode::CREATED, Json(record)))
@@ -247,17 +281,22 @@ async fn unmerge(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<crate::store::MergeRecord>, ApiError> {
-    let record = state.hub.store.unmerge_contacts(parse_id("id", &id)?, &p.actor).await?;
+    let id = parse_id("id", &id)?;
+    let merged = state.hub.store.merge_record(id).await?;
+    visible(&state, &p, merged.target_contact_id).await?;
+    let record = state.hub.store.unmerge_contacts(id, &p.actor).await?;
     state.hub.search.wake();
     Ok(Json(record))
 }
 
 async fn merges(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<crate::store::MergeRecord>>, ApiError> {
-    Ok(Json(state.hub.store.merges_of(parse_id("id", &id)?).await?))
+    let id = parse_id("id", &id)?;
+    visible(&state, &p, id).await?;
+    Ok(Json(state.hub.store.merges_of(id).await?))
 }
 
 fn clean_name(name: Option<String>) -> Option<String> {

@@ -51,6 +51,7 @@ async fn list(
             .transpose()?,
         contact_id: q.contact_id.as_deref().map(|c| parse_id("contact_id", c)).transpose()?,
         limit: page_size(q.limit, 50, 500)?,
+        accounts: p.scope.accounts(),
         ..Default::default()
     };
     match q.assignee.as_deref() {
@@ -64,17 +65,24 @@ async fn list(
 
 async fn read(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id: ConversationId = parse_id("id", &id)?;
-    let conversation = state.hub.store.conversation(id).await?;
+    let conversation = visible(&state, &p, id).await?;
     let interactions = state.hub.store.conversation_interactions(id).await?;
     let labels = state.hub.store.labels_of(&[id]).await?.remove(&id).unwrap_or_default();
     let deliveries = state.hub.store.conversation_deliveries(id).await?;
     Ok(Json(serde_json::json!({
         "conversation": conversation, "interactions": interactions, "labels": labels, "deliveries": deliveries,
     })))
+}
+
+/// The conversation, unless it is in an inbox the caller may not see (then "not found").
+pub(super) async fn visible(state: &AppState, p: &Principal, id: ConversationId) -> Result<Conversation, ApiError> {
+    let conversation = state.hub.store.conversation(id).await?;
+    p.check(conversation.channel_account_id, "conversation")?;
+    Ok(conversation)
 }
 
 #[derive(Deserialize)]
@@ -89,15 +97,12 @@ async fn set_status(
     Path(id): Path<String>,
     Body(body): Body<StatusChange>,
 ) -> Result<Json<Conversation>, ApiError> {
+    let id = parse_id("id", &id)?;
+    visible(&state, &p, id).await?;
     let conversation = state
         .hub
         .store
-        .set_conversation_status(
-            parse_id("id", &id)?,
-            body.status,
-            Some(p.agent_id),
-            state.hub.clock.now(),
-        )
+        .set_conversation_status(id, body.status, Some(p.agent_id), state.hub.clock.now())
         .await?;
     state.hub.bus.publish(HubEvent::ConversationChanged {
         conversation: Box::new(conversation.clone()),
@@ -117,15 +122,12 @@ async fn set_priority(
     Path(id): Path<String>,
     Body(body): Body<PriorityChange>,
 ) -> Result<Json<Conversation>, ApiError> {
+    let id = parse_id("id", &id)?;
+    visible(&state, &p, id).await?;
     let conversation = state
         .hub
         .store
-        .set_priority(
-            parse_id("id", &id)?,
-            body.priority,
-            Some(p.agent_id),
-            state.hub.clock.now(),
-        )
+        .set_priority(id, body.priority, Some(p.agent_id), state.hub.clock.now())
         .await?;
     state.hub.bus.publish(HubEvent::ConversationChanged {
         conversation: Box::new(conversation.clone()),
@@ -150,10 +152,15 @@ async fn assign(
         .as_deref()
         .map(|a| parse_id("assignee_id", a))
         .transpose()?;
+    let id = parse_id("id", &id)?;
+    let current = visible(&state, &p, id).await?;
+    if let Some(assignee) = assignee {
+        assignable(&state, assignee, current.channel_account_id).await?;
+    }
     let conversation = match state
         .hub
         .store
-        .assign_conversation(parse_id("id", &id)?, assignee, Some(p.agent_id), state.hub.clock.now())
+        .assign_conversation(id, assignee, Some(p.agent_id), state.hub.clock.now())
         .await
     {
         Err(crate::store::StoreError::NotFound("agent")) => {
@@ -193,6 +200,23 @@ async fn note(
     write(state, p, id, body, DraftKind::Note).await
 }
 
+/// An agent may be given only conversations of inboxes they belong to (supervisors and
+/// admins, any).
+async fn assignable(state: &AppState, agent: AgentId, account: ChannelAccountId) -> Result<(), ApiError> {
+    let found = match state.hub.store.agent(agent).await {
+        Err(crate::store::StoreError::NotFound(_)) => return Err(ApiError::field("assignee_id", "no such agent")),
+        other => other?,
+    };
+    if found.role.at_least(Role::Supervisor) || state.hub.store.agent_inbox_ids(agent).await?.contains(&account) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "assignee_id",
+            "the agent does not work in this conversation's inbox",
+        ))
+    }
+}
+
 async fn write(
     State(state): State<AppState>,
     p: Principal,
@@ -208,9 +232,8 @@ async fn write(
         html: body.html,
         subject: body.subject,
     };
-    let interaction = state
-        .hub
-        .write(parse_id("id", &id)?, Some(p.agent_id), kind, draft)
-        .await?;
+    let id = parse_id("id", &id)?;
+    visible(&state, &p, id).await?;
+    let interaction = state.hub.write(id, Some(p.agent_id), kind, draft).await?;
     Ok((StatusCode::CREATED, Json(interaction)))
 }

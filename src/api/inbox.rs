@@ -70,6 +70,7 @@ async fn inbox(
             .map(|l| Label::parse(l).map_err(|e| ApiError::field("label", e)))
             .transpose()?,
         limit: page_size(q.limit, 100, 500)?,
+        accounts: p.scope.accounts(),
     };
     Ok(Json(state.hub.store.inbox(&filter).await?))
 }
@@ -86,7 +87,7 @@ struct Labels {
 
 async fn set_labels(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(id): Path<String>,
     Body(body): Body<Labels>,
 ) -> Result<Json<Vec<Label>>, ApiError> {
@@ -100,6 +101,7 @@ async fn set_labels(
         .map(|(i, l)| Label::parse(l).map_err(|e| ApiError::field(&format!("labels[{i}]"), e)))
         .collect::<Result<Vec<_>, _>>()?;
     let id: ConversationId = parse_id("id", &id)?;
+    super::conversations::visible(&state, &p, id).await?;
     let labels = state.hub.store.set_labels(id, &labels).await?;
     let conversation = state.hub.store.conversation(id).await?;
     state.hub.bus.publish(crate::bus::HubEvent::ConversationChanged {

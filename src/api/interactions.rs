@@ -82,10 +82,13 @@ const MAX_SUBJECT: usize = 998;
 
 async fn push(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     Body(body): Body<PushInteraction>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let account: ChannelAccountId = parse_id("channel_account_id", &body.channel_account_id)?;
+    if !principal.scope.allows(account) {
+        return Err(ApiError::field("channel_account_id", "no such channel account"));
+    }
     if !matches!(body.direction, Direction::Inbound | Direction::Outbound) {
         return Err(ApiError::field(
             "direction",
@@ -141,11 +144,12 @@ async fn push(
 
 async fn read(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id: InteractionId = parse_id("id", &id)?;
     let interaction = state.hub.store.interaction(id).await?;
+    principal.check(interaction.channel_account_id, "interaction")?;
     let delivery = state.hub.store.delivery(id).await?;
     Ok(Json(
         serde_json::json!({"interaction": interaction, "delivery": delivery}),

@@ -38,7 +38,7 @@ const MAX_OFFSET: usize = 10_000;
 
 async fn search(
     State(state): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Params(q): Params<SearchQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = page_size(q.limit, 20, 100)? as usize;
@@ -51,7 +51,7 @@ async fn search(
         contact_id: contact.map(|c| c.to_string()),
         channel: q.channel.map(|c| c.as_str().to_owned()),
         direction: q.direction.map(|d| d.as_str().to_owned()),
-        channel_accounts: None,
+        channel_accounts: p.scope.accounts().map(|a| a.iter().map(ToString::to_string).collect()),
         from: q.from.map(to_micros),
         to: q.to.map(to_micros),
     };

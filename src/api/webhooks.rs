@@ -186,10 +186,10 @@ async fn twilio_status(
             .interaction_of_peer(account.id, &callback.message_sid)
             .await?
     {
-        state
-            .hub
-            .bus
-            .publish(crate::bus::HubEvent::DeliveryChanged { interaction_id });
+        state.hub.bus.publish(crate::bus::HubEvent::DeliveryChanged {
+            interaction_id,
+            channel_account_id: account.id,
+        });
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -84,6 +84,8 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
                     // An agent's own activity comes back to nobody's benefit.
                     Ok(HubEvent::AgentActivity { agent_id, .. }) if agent_id == agent.id => continue,
                     Ok(HubEvent::Dashboard { .. }) if !principal.role.at_least(Role::Supervisor) => continue,
+                    // Only what happens in the agent's own inboxes.
+                    Ok(event) if event.channel_account().is_some_and(|a| !principal.scope.allows(a)) => continue,
                     Ok(event) => serde_json::to_string(&event).unwrap_or_default(),
                     Err(RecvError::Lagged(missed)) => {
                         serde_json::json!({"type": "resync", "missed": missed}).to_string()
@@ -108,11 +110,19 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
                         conversation_id,
                         activity,
                     }) => {
-                        open_conversation = (activity != Activity::Left).then_some(conversation_id);
+                        let Ok(conversation) = state.hub.store.conversation(conversation_id).await else {
+                            continue;
+                        };
+                        if !principal.scope.allows(conversation.channel_account_id) {
+                            continue;
+                        }
+                        open_conversation =
+                            (activity != Activity::Left).then_some((conversation_id, conversation.channel_account_id));
                         state.hub.bus.publish(HubEvent::AgentActivity {
                             agent_id: agent.id,
                             agent_name: agent.name.clone(),
                             conversation_id,
+                            channel_account_id: conversation.channel_account_id,
                             activity,
                         });
                     }
@@ -124,11 +134,12 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
             _ = send => {}
             _ = receive => {}
         }
-        if let Some(conversation_id) = open_conversation {
+        if let Some((conversation_id, channel_account_id)) = open_conversation {
             state.hub.bus.publish(HubEvent::AgentActivity {
                 agent_id: agent.id,
                 agent_name: agent.name.clone(),
                 conversation_id,
+                channel_account_id,
                 activity: Activity::Left,
             });
         }

@@ -4,9 +4,11 @@
 
 mod limiter;
 mod principal;
+mod scope;
 
 pub use limiter::LoginLimiter;
 pub use principal::{CSRF_HEADER, Principal, SESSION_COOKIE, session_cookie};
+pub use scope::Scope;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};

@@ -4,6 +4,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 
+use super::Scope;
 use crate::api::{ApiError, AppState};
 use crate::domain::*;
 
@@ -20,9 +21,20 @@ pub struct Principal {
     pub actor: String,
     /// The session's CSRF token, for cookie-authenticated callers.
     pub csrf_token: Option<String>,
+    /// The inboxes the caller may see.
+    pub scope: Scope,
 }
 
 impl Principal {
+    /// Refuses (as not found) an object in an inbox the caller may not see.
+    pub fn check(&self, account: ChannelAccountId, what: &str) -> Result<(), ApiError> {
+        if self.scope.allows(account) {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(format!("{what} not found")))
+        }
+    }
+
     /// Refuses the request unless the caller has at least `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role.at_least(role) {
@@ -53,6 +65,7 @@ impl FromRequestParts<AppState> for Principal {
                 role: record.role,
                 actor: format!("token:{}", record.id),
                 csrf_token: None,
+                scope: scope_of(state, record.created_by, record.role).await?,
             });
         }
         let session = session_cookie(&parts.headers)
@@ -78,8 +91,18 @@ impl FromRequestParts<AppState> for Principal {
             role: record.agent.role,
             actor: format!("agent:{}", record.agent.id),
             csrf_token: Some(record.csrf_token),
+            scope: scope_of(state, record.agent.id, record.agent.role).await?,
         })
     }
+}
+
+/// Supervisors and admins see every inbox; an agent (or an agent-role token) the agent's own.
+async fn scope_of(state: &AppState, agent: AgentId, role: Role) -> Result<Scope, ApiError> {
+    if role.at_least(Role::Supervisor) {
+        return Ok(Scope::All);
+    }
+    let inboxes = state.hub.store.agent_inbox_ids(agent).await?;
+    Ok(Scope::Inboxes(std::sync::Arc::new(inboxes.into_iter().collect())))
 }
 
 /// The session cookie's value, if the request carries one.

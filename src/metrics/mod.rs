@@ -106,12 +106,13 @@ async fn inbox_hours(store: &Store, account: ChannelAccountId) -> Result<Hours, 
 pub async fn check_breaches(hub: &Hub) -> Result<usize, StoreError> {
     let now = hub.clock.now();
     let mut fired = 0;
-    for (conversation_id, target, due_at) in hub.store.due_breaches(now).await? {
+    for (conversation_id, channel_account_id, target, due_at) in hub.store.due_breaches(now).await? {
         if hub.store.record_breach(conversation_id, target, due_at, now).await? {
             fired += 1;
             metrics::counter!("switchboard_sla_breaches_total", "metric" => target.as_str()).increment(1);
             hub.bus.publish(HubEvent::SlaBreached {
                 conversation_id,
+                channel_account_id,
                 target,
                 due_at,
             });

@@ -256,3 +256,53 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// The inboxes an agent belongs to.
+    pub async fn agent_inbox_ids(&self, agent: AgentId) -> Result<Vec<ChannelAccountId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT channel_account_id FROM agent_inboxes WHERE agent_id = $1 ORDER BY channel_account_id",
+        )
+        .bind(agent.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        ids.iter()
+            .map(|id| super::parse_stored("channel account id", id))
+            .collect()
+    }
+
+    /// Replaces the inboxes an agent belongs to; an unknown inbox is `NotFound("channel account")`.
+    pub async fn set_agent_inboxes(
+        &self,
+        agent: AgentId,
+        inboxes: &[ChannelAccountId],
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        agent_in(&mut tx, agent).await?;
+        sqlx::query("DELETE FROM agent_inboxes WHERE agent_id = $1")
+            .bind(agent.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for inbox in inboxes {
+            super::account_in(&mut tx, *inbox).await?;
+            sqlx::query(
+                "INSERT INTO agent_inboxes (agent_id, channel_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(agent.to_string())
+            .bind(inbox.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        super::events::audit(
+            &mut tx,
+            actor,
+            "agent.inboxes",
+            &agent.to_string(),
+            serde_json::json!({"inboxes": inboxes}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

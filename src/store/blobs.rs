@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 use crate::domain::*;
 
 /// Stored bytes and their type.
@@ -43,5 +43,31 @@ impl Store {
             })
         })
         .transpose()
+    }
+}
+
+/// Records that an inbox holds an attachment, so its agents may download it.
+pub(crate) async fn reference_blob(tx: &mut Tx<'_>, sha256: &str, account: ChannelAccountId) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO attachment_refs (sha256, channel_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(sha256.to_owned())
+        .bind(account.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Whether a caller limited to `accounts` may download an attachment.
+    pub async fn blob_visible(&self, sha256: &str, accounts: Option<&[ChannelAccountId]>) -> Result<bool, StoreError> {
+        let Some(accounts) = accounts else { return Ok(true) };
+        let scope = super::accounts_clause("channel_account_id", 2, Some(accounts));
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT sha256 FROM attachment_refs WHERE sha256 = $1{scope} LIMIT 1"
+        )))
+        .bind(sha256.to_owned());
+        Ok(super::bind_accounts(query, Some(accounts))
+            .fetch_optional(self.reader())
+            .await?
+            .is_some())
     }
 }

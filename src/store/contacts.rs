@@ -24,6 +24,8 @@ pub struct ContactQuery {
     pub limit: i64,
     /// Return contacts with ids after this one (ids are time-ordered).
     pub after: Option<ContactId>,
+    /// Only contacts visible to a caller limited to these inboxes; `None` for all.
+    pub accounts: Option<Vec<ChannelAccountId>>,
 }
 
 impl Store {
@@ -39,23 +41,58 @@ impl Store {
 
     pub async fn contacts(&self, q: &ContactQuery) -> Result<Vec<Contact>, StoreError> {
         let pattern = q.name.as_ref().map(|n| format!("%{}%", n.to_lowercase()));
-        let rows = sqlx::query(
+        let visible = match q.accounts.as_deref() {
+            None => String::new(),
+            accounts => format!(
+                " AND (NOT EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id)
+                       OR EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id{}))",
+                super::accounts_clause("c.channel_account_id", 4, accounts)
+            ),
+        };
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT * FROM contacts WHERE merged_into IS NULL
                AND ($1 IS NULL OR LOWER(name) LIKE $1)
-               AND ($2 IS NULL OR id > $2)
-             ORDER BY id LIMIT $3",
-        )
+               AND ($2 IS NULL OR id > $2){visible}
+             ORDER BY id LIMIT $3"
+        )))
         .bind(pattern)
         .bind(q.after.map(|a| a.to_string()))
-        .bind(q.limit)
-        .fetch_all(self.reader())
-        .await?;
+        .bind(q.limit);
+        let rows = super::bind_accounts(query, q.accounts.as_deref())
+            .fetch_all(self.reader())
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id: ContactId = row.parsed("id")?;
             out.push(contact_from_row(&row, handles_of(self.reader(), id).await?)?);
         }
         Ok(out)
+    }
+
+    /// Whether a caller limited to `accounts` may see a contact: one who has written to one of
+    /// those inboxes, or one nobody has a conversation with yet (created by hand).
+    pub async fn contact_visible(
+        &self,
+        id: ContactId,
+        accounts: Option<&[ChannelAccountId]>,
+    ) -> Result<bool, StoreError> {
+        let Some(accounts) = accounts else { return Ok(true) };
+        let any: Option<String> = sqlx::query_scalar("SELECT id FROM conversations WHERE contact_id = $1 LIMIT 1")
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        if any.is_none() {
+            return Ok(true);
+        }
+        let scope = super::accounts_clause("channel_account_id", 2, Some(accounts));
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM conversations WHERE contact_id = $1{scope} LIMIT 1"
+        )))
+        .bind(id.to_string());
+        Ok(super::bind_accounts(query, Some(accounts))
+            .fetch_optional(self.reader())
+            .await?
+            .is_some())
     }
 
     /// Creates a contact with the given handles; a handle that already belongs to someone is a conflict.

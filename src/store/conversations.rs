@@ -18,6 +18,8 @@ pub struct ConversationFilter {
     pub unassigned: bool,
     pub contact_id: Option<ContactId>,
     pub limit: i64,
+    /// Only these inboxes; `None` for all.
+    pub accounts: Option<Vec<ChannelAccountId>>,
 }
 
 /// Where a touchpoint was placed.
@@ -298,26 +300,28 @@ impl Store {
     }
 
     pub async fn conversations(&self, f: &ConversationFilter) -> Result<Vec<Conversation>, StoreError> {
-        sqlx::query(
+        let scope = super::accounts_clause("channel_account_id", 7, f.accounts.as_deref());
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT * FROM conversations
              WHERE ($1 IS NULL OR status = $1)
                AND ($2 IS NULL OR channel_account_id = $2)
                AND ($3 IS NULL OR assignee_id = $3)
                AND ($4 = 0 OR assignee_id IS NULL)
-               AND ($5 IS NULL OR contact_id = $5)
-             ORDER BY last_activity_at DESC, id DESC LIMIT $6",
-        )
+               AND ($5 IS NULL OR contact_id = $5){scope}
+             ORDER BY last_activity_at DESC, id DESC LIMIT $6"
+        )))
         .bind(f.status.map(|s| s.as_str()))
         .bind(f.channel_account_id.map(|a| a.to_string()))
         .bind(f.assignee_id.map(|a| a.to_string()))
         .bind(i64::from(f.unassigned))
         .bind(f.contact_id.map(|c| c.to_string()))
-        .bind(f.limit)
-        .fetch_all(self.reader())
-        .await?
-        .iter()
-        .map(conversation_from_row)
-        .collect()
+        .bind(f.limit);
+        super::bind_accounts(query, f.accounts.as_deref())
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(conversation_from_row)
+            .collect()
     }
 
     /// Changes a conversation's status, recording the change (and a reopen or resolution) as an event.

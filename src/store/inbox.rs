@@ -23,6 +23,8 @@ pub struct InboxFilter {
     pub unassigned: bool,
     pub label: Option<Label>,
     pub limit: i64,
+    /// Only these inboxes; `None` for all.
+    pub accounts: Option<Vec<ChannelAccountId>>,
 }
 
 /// One line of the inbox.
@@ -71,7 +73,8 @@ const PREVIEW: &str = "FROM interactions i WHERE i.conversation_id = c.id AND i.
 impl Store {
     /// The inbox: customers waiting longest first, then the most recently active.
     pub async fn inbox(&self, f: &InboxFilter) -> Result<Vec<InboxItem>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let scope = super::accounts_clause("c.channel_account_id", 8, f.accounts.as_deref());
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT c.*, ct.name AS contact_name, h.value AS handle_value, a.name AS account_name,
                     ag.name AS assignee_name,
                     (SELECT substr(i.body_text, 1, 160) {PREVIEW}) AS preview,
@@ -90,7 +93,7 @@ impl Store {
                AND ($4 IS NULL OR c.assignee_id = $4)
                AND ($5 = 0 OR c.assignee_id IS NULL)
                AND ($6 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l
-                                          WHERE l.conversation_id = c.id AND l.label = $6))
+                                          WHERE l.conversation_id = c.id AND l.label = $6)){scope}
              ORDER BY (c.waiting_since IS NULL), c.waiting_since, c.last_activity_at DESC, c.id DESC
              LIMIT $7"
         )))
@@ -100,9 +103,10 @@ impl Store {
         .bind(f.assignee_id.map(|a| a.to_string()))
         .bind(i64::from(f.unassigned))
         .bind(f.label.as_ref().map(|l| l.as_str().to_owned()))
-        .bind(f.limit)
-        .fetch_all(self.reader())
-        .await?;
+        .bind(f.limit);
+        let rows = super::bind_accounts(query, f.accounts.as_deref())
+            .fetch_all(self.reader())
+            .await?;
         let mut items = rows.iter().map(inbox_item).collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<ConversationId> = items.iter().map(|i| i.conversation.id).collect();
         let mut labels = self.labels_of(&ids).await?;

@@ -37,6 +37,8 @@ pub struct NewInteraction {
 pub struct TimelineFilter {
     pub channel: Option<ChannelKind>,
     pub direction: Option<Direction>,
+    /// Only these inboxes; `None` for all.
+    pub accounts: Option<Vec<ChannelAccountId>>,
 }
 
 /// Keyset position in a timeline: the last item of the previous page.
@@ -181,25 +183,27 @@ impl Store {
             Some(c) => (c.occurred_at, c.id.to_string()),
             None => (i64::MAX, String::new()),
         };
-        sqlx::query(
+        let scope = super::accounts_clause("channel_account_id", 7, filter.accounts.as_deref());
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT * FROM interactions
              WHERE contact_id = $1
                AND (occurred_at < $2 OR (occurred_at = $2 AND ($3 = '' OR id < $3)))
                AND ($4 IS NULL OR channel = $4)
-               AND ($5 IS NULL OR direction = $5)
-             ORDER BY occurred_at DESC, id DESC LIMIT $6",
-        )
+               AND ($5 IS NULL OR direction = $5){scope}
+             ORDER BY occurred_at DESC, id DESC LIMIT $6"
+        )))
         .bind(contact.to_string())
         .bind(at)
         .bind(id)
         .bind(filter.channel.map(|c| c.as_str()))
         .bind(filter.direction.map(|d| d.as_str()))
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?
-        .iter()
-        .map(interaction_from_row)
-        .collect()
+        .bind(limit);
+        super::bind_accounts(query, filter.accounts.as_deref())
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(interaction_from_row)
+            .collect()
     }
 
     /// A conversation's interactions, oldest first.

@@ -218,6 +218,17 @@ async fn move_interactions(tx: &mut Tx<'_>, ids: &[InteractionId], to: ContactId
     Ok(())
 }
 
+impl Store {
+    pub async fn merge_record(&self, id: MergeId) -> Result<MergeRecord, StoreError> {
+        let row = sqlx::query("SELECT * FROM contact_merges WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound("merge"))?;
+        merge_from_row(&row)
+    }
+}
+
 async fn merge_in(tx: &mut Tx<'_>, id: MergeId) -> Result<MergeRecord, StoreError> {
     let row = sqlx::query("SELECT * FROM contact_merges WHERE id = $1")
         .bind(id.to_string())

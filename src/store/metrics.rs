@@ -232,9 +232,9 @@ impl Store {
     pub async fn due_breaches(
         &self,
         now: OffsetDateTime,
-    ) -> Result<Vec<(ConversationId, SampleKind, OffsetDateTime)>, StoreError> {
+    ) -> Result<Vec<(ConversationId, ChannelAccountId, SampleKind, OffsetDateTime)>, StoreError> {
         sqlx::query(
-            "SELECT c.id, c.sla_due_kind, c.sla_due_at FROM conversations c
+            "SELECT c.id, c.channel_account_id, c.sla_due_kind, c.sla_due_at FROM conversations c
              WHERE c.sla_due_at <= $1 AND c.status <> 'resolved' AND c.sla_due_kind IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM sla_breaches b
                                WHERE b.conversation_id = c.id AND b.kind = c.sla_due_kind AND b.due_at = c.sla_due_at)
@@ -244,7 +244,14 @@ impl Store {
         .fetch_all(self.reader())
         .await?
         .iter()
-        .map(|r| Ok((r.parsed("id")?, r.parsed("sla_due_kind")?, r.time("sla_due_at")?)))
+        .map(|r| {
+            Ok((
+                r.parsed("id")?,
+                r.parsed("channel_account_id")?,
+                r.parsed("sla_due_kind")?,
+                r.time("sla_due_at")?,
+            ))
+        })
         .collect()
     }
 

@@ -37,6 +37,7 @@ pub use outbox::{Delivery, OutboxJob};
 
 pub(crate) use accounts::{account_in, random_token, save_cursor};
 pub(crate) use agents::agent_by_extension_in;
+pub(crate) use blobs::reference_blob;
 pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
 pub(crate) use conversations::{Placement, PlacementRequest, Threading, conversation_in, place};
 pub(crate) use events::record_event;
@@ -183,6 +184,36 @@ async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
         })
         .connect(url)
         .await?)
+}
+
+/// ` AND {column} IN ($first, …)`: only rows of `accounts`; nothing when every inbox is allowed.
+/// Bind the accounts after the query's other parameters with [`bind_accounts`].
+pub(crate) fn accounts_clause(
+    column: &str,
+    first: usize,
+    accounts: Option<&[crate::domain::ChannelAccountId]>,
+) -> String {
+    match accounts {
+        None => String::new(),
+        Some([]) => " AND 1 = 0".into(),
+        Some(list) => format!(
+            " AND {column} IN ({})",
+            (first..first + list.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+pub(crate) fn bind_accounts<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    accounts: Option<&[crate::domain::ChannelAccountId]>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    for account in accounts.unwrap_or_default() {
+        query = query.bind(account.to_string());
+    }
+    query
 }
 
 /// Parses a stored enum or id, reporting a corrupt row instead of panicking.

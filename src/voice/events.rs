@@ -162,18 +162,32 @@ async fn screen_pop(hub: &Hub, settings: &VoiceSettings, leg: &CallLeg) -> Resul
         Some(n) => hub.store.contact_by_handle(&Handle::Phone(n.clone())).await?,
         None => None,
     };
+    // The pop shows what the agent may see: every inbox for supervisors, their own for agents.
+    let accounts = match hub.store.agent(agent).await?.role {
+        Role::Agent => Some(hub.store.agent_inbox_ids(agent).await?),
+        _ => None,
+    };
     let pop = match contact_id {
         Some(id) => {
             let contact = hub.store.contact(id).await?;
             let interactions = hub
                 .store
-                .timeline(id, &TimelineFilter::default(), None, POP_RECENT)
+                .timeline(
+                    id,
+                    &TimelineFilter {
+                        accounts: accounts.clone(),
+                        ..Default::default()
+                    },
+                    None,
+                    POP_RECENT,
+                )
                 .await?;
             let mut open = hub
                 .store
                 .conversations(&ConversationFilter {
                     contact_id: Some(id),
                     limit: 50,
+                    accounts,
                     ..Default::default()
                 })
                 .await?;

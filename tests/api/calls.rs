@@ -87,7 +87,7 @@ async fn a_ringing_event_pops_the_callers_whole_history_on_the_agents_socket_wit
     let app = spawn_app(backend).await;
     let voice = voice_account(&app).await;
     let (agent, cookie) = agent_at(&app, "1001").await;
-    let (_, other_cookie) = agent_at(&app, "1002").await;
+    let (other_agent, other_cookie) = agent_at(&app, "1002").await;
     // The caller has written an email (through the API channel) and an SMS (a signed gateway webhook).
     let (_, contact) = app
         .post("/api/v1/contacts", json!({"name": "Rosa", "handles": [{"kind": "email", "value": "rosa@example.es"}, {"kind": "phone", "value": "+34600123456"}]}))
@@ -128,6 +128,8 @@ async fn a_ringing_event_pops_the_callers_whole_history_on_the_agents_socket_wit
     let hello: Value = serde_json::from_str(&socket.next().await.unwrap().unwrap().into_text().unwrap()).unwrap();
     assert_eq!(hello["agent_id"], agent["id"]);
 
+    app.member_of_all(agent["id"].as_str().unwrap()).await;
+    app.member_of_all(other_agent["id"].as_str().unwrap()).await;
     let rang = Instant::now();
     let (status, _) = app
         .post("/api/v1/calls/events", json!({"channel_account_id": voice, "call_id": "c-1", "event": "ringing", "from": "0034 600 12 34 56", "to": "1001"}))

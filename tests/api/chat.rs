@@ -318,6 +318,12 @@ async fn typing_shows_both_ways_between_visitor_and_agent(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    let (_, agents) = app.get("/api/v1/agents").await;
+    let ines = agents.as_array().unwrap().iter().find(|a| a["name"] == "Inés").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.member_of_all(&ines).await;
     let cookie = app.session_cookie("ines@example.com", "ines-password-1").await;
     let mut agent = app.agent_socket(&cookie, None).await.unwrap();
     let hello = agent.next().await.unwrap().unwrap().into_text().unwrap();

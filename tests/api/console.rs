@@ -18,6 +18,7 @@ use crate::sms::{PUBLIC_URL, inbound, twilio_account, twilio_post};
 const LUCIA: (&str, &str) = ("lucia@switchboard.test", "lucia-password-1");
 const BEA: (&str, &str) = ("bea@switchboard.test", "bea-password-1");
 
+/// An agent working in every inbox made so far.
 async fn agent(app: &TestApp, (email, password): (&str, &str), name: &str, extension: &str) {
     let (status, body) = app
         .post(
@@ -26,6 +27,7 @@ async fn agent(app: &TestApp, (email, password): (&str, &str), name: &str, exten
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.member_of_all(body["id"].as_str().unwrap()).await;
 }
 
 /// Polls `probe` until it returns something, for effects outside the browser.
@@ -154,12 +156,12 @@ async fn one_customer_on_three_channels_is_answered_from_one_inbox_in_a_real_bro
         browser
             .click("lucia", &format!(".conversations li[data-channel={channel}] a"))
             .await;
-        browser.wait_text("lucia", "#conversation-title", "Ana Pérez").await;
+        // The view shows this conversation, not still the previous one (also Ana's).
         browser
             .run(
                 "lucia",
-                "waitText",
-                json!({"selector": ".messages li[data-direction=inbound]", "text": ""}),
+                "waitCount",
+                json!({"selector": format!(".messages li[data-channel={channel}][data-direction=inbound]"), "count": 1}),
             )
             .await;
         browser
@@ -282,8 +284,16 @@ async fn one_customer_on_three_channels_is_answered_from_one_inbox_in_a_real_bro
     let at_ana = format!("{}/console/#/conversations/{ana_sms}", app.base);
     browser.run("bea", "goto", json!({"url": at_ana})).await;
     browser.run("lucia", "goto", json!({"url": at_ana})).await;
-    browser.wait_text("bea", "#conversation-title", "Ana Pérez").await;
-    browser.wait_text("lucia", "#conversation-title", "Ana Pérez").await;
+    for page in ["bea", "lucia"] {
+        browser.wait_text(page, "#conversation-title", "Ana Pérez").await;
+        browser
+            .run(
+                page,
+                "waitText",
+                json!({"selector": ".messages li[data-channel=sms]", "text": "¿dónde está mi pedido?"}),
+            )
+            .await;
+    }
     browser
         .wait_text("lucia", ".notices", "Bea is viewing this conversation")
         .await;

@@ -220,6 +220,7 @@ async fn conversations_are_assigned_and_listed_by_assignee_and_status(backend: B
             json!({"email": "leo@example.com", "name": "Leo", "role": "agent", "password": "leo-password-1"}),
         )
         .await;
+    app.member_of_all(agent["id"].as_str().unwrap()).await;
     let listed = |q: &'static str| {
         let app = &app;
         async move {

@@ -330,3 +330,24 @@ pub fn ids(items: &Value) -> Vec<String> {
         .map(|i| i.get("interaction").unwrap_or(i)["id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+impl TestApp {
+    /// Makes an agent a member of every inbox that exists now.
+    pub async fn member_of_all(&self, agent_id: &str) {
+        let (_, accounts) = self.get("/api/v1/channel-accounts").await;
+        let ids: Vec<&str> = accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap())
+            .collect();
+        let (status, body) = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/agents/{agent_id}/inboxes"),
+                Some(json!({"channel_account_ids": ids})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}

@@ -250,11 +250,12 @@ async fn event_of(socket: &mut Socket, kind: &str) -> Value {
 
 async fn presence_follows_the_console_and_agents_see_each_other_replying(backend: Backend) {
     let app = spawn_app(backend).await;
+    let web = app.api_account("web").await;
     for (email, name) in [("lia@example.com", "Lía"), ("max@example.com", "Max")] {
         let (status, body) = app
             .post(
                 "/api/v1/agents",
-                json!({"email": email, "name": name, "role": "agent", "password": "agent-password-1"}),
+                json!({"email": email, "name": name, "role": "agent", "password": "agent-password-1", "inboxes": [web]}),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -279,7 +280,6 @@ async fn presence_follows_the_console_and_agents_see_each_other_replying(backend
     );
 
     // Lía types in a conversation: Max sees who, where and what; Lía is not told about herself.
-    let web = app.api_account("web").await;
     let pushed = inbound(&app, &web, "Ana", 1, 0, "Hola").await;
     let conversation = pushed["interaction"]["conversation_id"].as_str().unwrap();
     let frame = json!({"type": "activity", "conversation_id": conversation, "activity": "replying"});

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod authz;
 mod browser;
 mod calls;
 mod chat;

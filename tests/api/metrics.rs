@@ -198,7 +198,9 @@ async fn agent(app: &TestApp, email: &str, name: &str, role: &str) -> String {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+    let id = body["id"].as_str().unwrap().to_owned();
+    app.member_of_all(&id).await;
+    id
 }
 
 async fn socket_of(app: &TestApp, email: &str) -> Socket {
