@@ -13,6 +13,7 @@ mod chromium;
 mod console;
 mod contacts;
 mod conversations;
+mod crash;
 mod email;
 mod fake_twilio;
 mod inbox;
