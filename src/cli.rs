@@ -39,6 +39,15 @@ pub enum Command {
     /// Response-time metrics.
     #[command(subcommand)]
     Metrics(MetricsCommand),
+    /// Export data to files.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Every contact as CSV, with its handles and attributes (the columns `import contacts` reads).
+    Contacts { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +58,13 @@ pub enum MetricsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
+    /// Import contacts from CSV (external_id, name, email, phone, attribute columns); an upsert by
+    /// external_id, all rows or none. `--dry-run` reports what would change and changes nothing.
+    Contacts {
+        file: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Import an Asterisk cdr_csv file (Master.csv); importing it again adds nothing.
     AsteriskCdr {
         /// The voice channel account the calls belong to.
@@ -124,6 +140,46 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 "recomputed the metrics of {count} conversations in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
+        }
+        Command::Import(ImportCommand::Contacts { file, dry_run }) => {
+            let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
+            let definitions = store.attribute_definitions().await?;
+            let input =
+                std::fs::File::open(&file).map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+            let rows = crate::contacts_csv::parse(input, &definitions, settings.contacts.default_region)
+                .map_err(|e| CliError::Invalid(format!("{}: {e}; nothing imported", file.display())))?;
+            let bar = indicatif::ProgressBar::new(rows.len() as u64);
+            let report = store
+                .upsert_contacts(&rows, dry_run, || bar.inc(1))
+                .await
+                .map_err(|e| {
+                    CliError::Invalid(format!(
+                        "{}: line {}: {}; nothing imported",
+                        file.display(),
+                        e.row,
+                        e.error
+                    ))
+                })?;
+            bar.finish_and_clear();
+            store.close().await;
+            println!(
+                "{}: {} created, {} changed, {} unchanged{}",
+                file.display(),
+                report.created,
+                report.changed,
+                report.unchanged,
+                if dry_run { " (dry run: nothing was written)" } else { "" }
+            );
+        }
+        Command::Export(ExportCommand::Contacts { file }) => {
+            let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
+            let output =
+                std::fs::File::create(&file).map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+            let count = crate::contacts_csv::export(&store, output)
+                .await
+                .map_err(|e| CliError::Invalid(e.to_string()))?;
+            store.close().await;
+            println!("exported {count} contacts to {}", file.display());
         }
         Command::Import(ImportCommand::AsteriskCdr { account, file }) => {
             import_asterisk_file(&settings, &account, &file).await?

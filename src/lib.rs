@@ -6,6 +6,8 @@
 
 /// HTTP routes under `/api/v1`, the error type and extractors of the edge.
 pub mod api;
+/// Custom attributes on contacts: typed definitions and value validation.
+pub mod attributes;
 /// Passwords, sessions, CSRF, API tokens and the login limiter.
 pub mod auth;
 /// The in-process event bus, published after each commit.
@@ -18,6 +20,8 @@ pub mod chat;
 pub mod cli;
 /// The hub's clock: the system's, or a manual one in tests.
 pub mod clock;
+/// Contacts as CSV: import (an upsert by external id, all or nothing) and export.
+pub mod contacts_csv;
 /// Typed ids, enums and records of the domain.
 pub mod domain;
 /// Email accounts: settings and the IMAP pollers.

@@ -20,6 +20,8 @@ pub fn router() -> Router<AppState> {
         .route("/contacts/{id}/timeline", get(timeline))
         .route("/contacts/{id}/merges", get(merges))
         .route("/merges/{id}/unmerge", post(unmerge))
+        .route("/contacts/by-external-id/{external_id}", axum::routing::put(upsert))
+        .route("/attribute-definitions", get(definitions).post(define))
 }
 
 /// Handles as clients write them: `{"kind": "phone", "value": "+34 600 12 34 56"}`.
@@ -110,6 +112,9 @@ struct UpdateContact {
     add_handles: Vec<HandleInput>,
     #[serde(default)]
     remove_handles: Vec<String>,
+    /// Attribute values to set; `null` removes one.
+    #[serde(default)]
+    attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Tells `"name": null` (clear it) from a missing `name` (leave it).
@@ -138,6 +143,7 @@ async fn update(
             .enumerate()
             .map(|(i, h)| parse_id(&format!("remove_handles[{i}]"), h))
             .collect::<Result<_, _>>()?,
+        attributes: body.attributes,
     };
     Ok(Json(state.hub.store.update_contact(id, patch).await?))
 }
@@ -297,6 +303,61 @@ async fn merges(
     let id = parse_id("id", &id)?;
     visible(&state, &p, id).await?;
     Ok(Json(state.hub.store.merges_of(id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Upsert {
+    name: Option<String>,
+    #[serde(default)]
+    handles: Vec<HandleInput>,
+    #[serde(default)]
+    attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A CRM or ERP pushes a customer by its own id: created the first time, updated after; the
+/// same push again changes nothing (`"changed": false`).
+async fn upsert(
+    State(state): State<AppState>,
+    _p: Principal,
+    Path(external_id): Path<String>,
+    Body(body): Body<Upsert>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let external_id = external_id.trim();
+    if external_id.is_empty() || external_id.len() > 200 {
+        return Err(ApiError::field("external_id", "must be 1 to 200 bytes"));
+    }
+    let handles = parse_handles(&body.handles, state.hub.settings.contacts.default_region, "handles")?;
+    let name = clean_name(body.name);
+    let (contact, created, changed) = state
+        .hub
+        .store
+        .upsert_contact_by_external_id(external_id, name.as_deref(), &handles, &body.attributes)
+        .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((
+        status,
+        Json(serde_json::json!({"contact": contact, "created": created, "changed": changed})),
+    ))
+}
+
+async fn definitions(
+    State(state): State<AppState>,
+    _p: Principal,
+) -> Result<Json<Vec<crate::attributes::AttributeDefinition>>, ApiError> {
+    Ok(Json(state.hub.store.attribute_definitions().await?))
+}
+
+/// Admin: defines a typed attribute.
+async fn define(
+    State(state): State<AppState>,
+    p: Principal,
+    Body(definition): Body<crate::attributes::AttributeDefinition>,
+) -> Result<(StatusCode, Json<crate::attributes::AttributeDefinition>), ApiError> {
+    p.require(Role::Admin)?;
+    definition.check().map_err(|e| ApiError::field(&e.field, e.reason))?;
+    state.hub.store.create_attribute_definition(&definition).await?;
+    Ok((StatusCode::CREATED, Json(definition)))
 }
 
 fn clean_name(name: Option<String>) -> Option<String> {

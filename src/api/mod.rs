@@ -157,6 +157,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             StoreError::Conflict(why) => Self::Conflict(why),
+            StoreError::Invalid { field, reason } => Self::Invalid {
+                message: format!("{field}: {reason}"),
+                field: Some(field),
+            },
             other => Self::Internal(other.to_string()),
         }
     }

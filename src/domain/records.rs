@@ -26,6 +26,8 @@ pub struct Contact {
     /// Set when this contact was merged into another; it then has no handles of its own.
     pub merged_into: Option<ContactId>,
     pub handles: Vec<StoredHandle>,
+    /// Custom attribute values, by key (see `/attribute-definitions`).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

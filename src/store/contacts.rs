@@ -14,6 +14,9 @@ pub struct ContactPatch {
     pub name: Option<Option<String>>,
     pub add_handles: Vec<Handle>,
     pub remove_handles: Vec<HandleId>,
+    /// Attribute values to set (`null` removes one); checked against the definitions in the
+    /// same transaction.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A page of the contact list.
@@ -131,6 +134,9 @@ impl Store {
         for handle in &patch.add_handles {
             claim_handle(&mut tx, id, handle).await?;
         }
+        if !patch.attributes.is_empty() {
+            set_attributes(&mut tx, id, &patch.attributes).await?;
+        }
         for handle_id in &patch.remove_handles {
             // A handle that carried touchpoints stays: removing it would orphan their sender.
             let used: i64 = sqlx::query_scalar::<Any, i64>("SELECT COUNT(*) FROM interactions WHERE handle_id = $1")
@@ -192,6 +198,7 @@ fn contact_from_row(row: &AnyRow, handles: Vec<StoredHandle>) -> Result<Contact,
         name: row.opt_text("name")?,
         merged_into: row.opt_parsed("merged_into")?,
         handles,
+        attributes: row.json("attributes")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     })
@@ -251,6 +258,167 @@ async fn claim_handle(tx: &mut Tx<'_>, contact: ContactId, handle: &Handle) -> R
             .await?
             .ok_or_else(|| StoreError::Conflict(format!("handle {handle} belongs to another contact"))),
     }
+}
+
+/// Applies attribute changes to a contact, checked against the definitions; all or nothing.
+async fn set_attributes(
+    tx: &mut Tx<'_>,
+    id: ContactId,
+    changes: &serde_json::Map<String, serde_json::Value>,
+) -> Result<bool, StoreError> {
+    let definitions = super::attributes::definitions_in(tx).await?;
+    let current: String = sqlx::query_scalar("SELECT attributes FROM contacts WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    let current: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&current).map_err(|e| StoreError::Corrupt(format!("contact attributes: {e}")))?;
+    let next =
+        crate::attributes::apply(&definitions, &current, changes, "attributes").map_err(|e| StoreError::Invalid {
+            field: e.field,
+            reason: e.reason,
+        })?;
+    if next == current {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE contacts SET attributes = $1, updated_at = $2 WHERE id = $3")
+        .bind(serde_json::Value::Object(next).to_string())
+        .bind(to_micros(now()))
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
+impl Store {
+    /// A CRM's upsert: the contact with this external id (created when new), with the given
+    /// name, extra handles and attribute values. Returns the contact, whether it was created, and
+    /// whether anything changed (a repeat of the same upsert changes nothing).
+    pub async fn upsert_contact_by_external_id(
+        &self,
+        external_id: &str,
+        name: Option<&str>,
+        handles: &[Handle],
+        attributes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(Contact, bool, bool), StoreError> {
+        let mut tx = self.begin().await?;
+        let (id, created, changed) = upsert_by_external_in(&mut tx, external_id, name, handles, attributes).await?;
+        tx.commit().await?;
+        Ok((self.contact(id).await?, created, changed))
+    }
+
+    /// Upserts many contacts in one transaction: all of them, or (on the first bad row, or for
+    /// a dry run) none. Returns how many were created, changed and left as they were.
+    pub async fn upsert_contacts(
+        &self,
+        rows: &[ContactUpsert],
+        dry_run: bool,
+        on_row: impl Fn(),
+    ) -> Result<UpsertReport, RowError> {
+        let mut tx = self.begin().await.map_err(|e| RowError { row: 0, error: e })?;
+        let mut report = UpsertReport::default();
+        for (n, row) in rows.iter().enumerate() {
+            let (_, created, changed) = upsert_by_external_in(
+                &mut tx,
+                &row.external_id,
+                row.name.as_deref(),
+                &row.handles,
+                &row.attributes,
+            )
+            .await
+            .map_err(|error| RowError {
+                row: row.line.unwrap_or(n + 1),
+                error,
+            })?;
+            on_row();
+            match (created, changed) {
+                (true, _) => report.created += 1,
+                (false, true) => report.changed += 1,
+                (false, false) => report.unchanged += 1,
+            }
+        }
+        if dry_run {
+            tx.rollback().await.map_err(|e| RowError {
+                row: 0,
+                error: e.into(),
+            })?;
+        } else {
+            tx.commit().await.map_err(|e| RowError {
+                row: 0,
+                error: e.into(),
+            })?;
+        }
+        Ok(report)
+    }
+}
+
+/// One contact of a bulk upsert.
+#[derive(Debug, Clone)]
+pub struct ContactUpsert {
+    /// Where it came from, for errors: the file's line number.
+    pub line: Option<usize>,
+    pub external_id: String,
+    pub name: Option<String>,
+    pub handles: Vec<Handle>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UpsertReport {
+    pub created: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+}
+
+/// A bulk upsert stopped at this row; nothing was applied.
+#[derive(Debug, thiserror::Error)]
+#[error("row {row}: {error}")]
+pub struct RowError {
+    pub row: usize,
+    pub error: StoreError,
+}
+
+async fn upsert_by_external_in(
+    tx: &mut Tx<'_>,
+    external_id: &str,
+    name: Option<&str>,
+    handles: &[Handle],
+    attributes: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(ContactId, bool, bool), StoreError> {
+    let external = Handle::External(external_id.to_owned());
+    let (id, created) = match find_handle(tx, &external).await? {
+        Some((_, contact)) => (contact, false),
+        None => {
+            let id = insert_contact(tx, name).await?;
+            insert_handle(tx, id, &external)
+                .await?
+                .ok_or_else(|| StoreError::Conflict("the external id was claimed concurrently; retry".into()))?;
+            (id, true)
+        }
+    };
+    let mut changed = created;
+    if let Some(name) = name {
+        let renamed = sqlx::query(
+            "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND (name IS NULL OR name <> $1)",
+        )
+        .bind(name.to_owned())
+        .bind(to_micros(now()))
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+        changed |= renamed.rows_affected() > 0;
+    }
+    for handle in handles {
+        let known = find_handle(tx, handle).await?.is_some_and(|(_, owner)| owner == id);
+        if !known {
+            claim_handle(tx, id, handle).await?;
+            changed = true;
+        }
+    }
+    if !attributes.is_empty() {
+        changed |= set_attributes(tx, id, attributes).await?;
+    }
+    Ok((id, created, changed))
 }
 
 /// Gives a nameless contact the name a channel reported (a mail's display name, a chat visitor's).

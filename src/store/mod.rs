@@ -7,6 +7,7 @@
 
 mod accounts;
 mod agents;
+mod attributes;
 mod blobs;
 mod calls;
 mod canned;
@@ -26,7 +27,7 @@ pub use agents::{NewAgent, SessionRecord, TokenRecord};
 pub use blobs::Blob;
 pub use calls::{CallEvent, CallLeg};
 pub use canned::CannedResponse;
-pub use contacts::{ContactPatch, ContactQuery};
+pub use contacts::{ContactPatch, ContactQuery, ContactUpsert, RowError, UpsertReport};
 pub use conversations::ConversationFilter;
 pub use events::EventKind;
 pub use inbox::{InboxFilter, InboxItem, Label};
@@ -62,6 +63,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A value the store refused, naming the field.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
     #[error("conflict: {0}")]
     Conflict(String),
     /// A stored value does not parse: the row was written by something other than the hub.

@@ -496,7 +496,11 @@ async fn attachments_are_stored_and_downloaded_byte_for_byte(backend: Backend) {
     );
     assert_eq!(download.headers()["x-original-content-type"], "application/pdf");
     assert_eq!(download.headers()["x-content-type-options"], "nosniff");
-    assert_eq!(download.headers()["content-type"], "application/octet-stream", "never a type that executes");
+    assert_eq!(
+        download.headers()["content-type"],
+        "application/octet-stream",
+        "never a type that executes"
+    );
     assert_eq!(&download.bytes().await.unwrap()[..], &pdf[..]);
     let (status, _) = app.get(&format!("/api/v1/attachments/{}", "0".repeat(64))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod attributes;
 mod auth;
 mod authz;
 mod browser;

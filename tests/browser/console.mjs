@@ -16,7 +16,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 const pages = new Map();
-const TIMEOUT = 15000;
+const TIMEOUT = 30000;
 
 function locate(page, c) {
   if (c.label) return page.getByLabel(c.label, { exact: true });

@@ -37,6 +37,7 @@ export class ContactPanel {
     if (!this.id) return;
     const id = this.id;
     const [contact, merges] = await Promise.all([api.get(`/contacts/${id}`), api.get(`/contacts/${id}/merges`)]);
+    this.definitions ??= await api.get("/attribute-definitions");
     if (id !== this.id) return;
     // A contact merged into another shows the one it lives on in now.
     if (contact.merged_into) {
@@ -118,6 +119,17 @@ export class ContactPanel {
         { class: "handles" },
         c.handles.map((x) => h("li", { dataset: { kind: x.kind } }, h("span", { class: "handle-kind" }, x.kind), " ", x.value)),
       ),
+      Object.keys(c.attributes ?? {}).length > 0 && [
+        h("h3", {}, t("contact.attributes")),
+        h(
+          "dl",
+          { class: "attributes" },
+          Object.entries(c.attributes).map(([key, value]) => [
+            h("dt", {}, this.definitions?.find((d) => d.key === key)?.label ?? key),
+            h("dd", { dataset: { attribute: key } }, typeof value === "boolean" ? (value ? "✓" : "✗") : String(value)),
+          ]),
+        ),
+      ],
       this.merges.some((m) => !m.unmerged_at) &&
         h(
           "ul",
