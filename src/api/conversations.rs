@@ -78,6 +78,14 @@ async fn read(
     })))
 }
 
+/// Tells every console a conversation changed, and answers with it.
+fn announce(state: &AppState, conversation: Conversation) -> Json<Conversation> {
+    state.hub.bus.publish(HubEvent::ConversationChanged {
+        conversation: Box::new(conversation.clone()),
+    });
+    Json(conversation)
+}
+
 /// The conversation, unless it is in an inbox the caller may not see (then "not found").
 pub(super) async fn visible(state: &AppState, p: &Principal, id: ConversationId) -> Result<Conversation, ApiError> {
     let conversation = state.hub.store.conversation(id).await?;
@@ -104,10 +112,7 @@ async fn set_status(
         .store
         .set_conversation_status(id, body.status, Some(p.agent_id), state.hub.clock.now())
         .await?;
-    state.hub.bus.publish(HubEvent::ConversationChanged {
-        conversation: Box::new(conversation.clone()),
-    });
-    Ok(Json(conversation))
+    Ok(announce(&state, conversation))
 }
 
 #[derive(Deserialize)]
@@ -129,10 +134,7 @@ async fn set_priority(
         .store
         .set_priority(id, body.priority, Some(p.agent_id), state.hub.clock.now())
         .await?;
-    state.hub.bus.publish(HubEvent::ConversationChanged {
-        conversation: Box::new(conversation.clone()),
-    });
-    Ok(Json(conversation))
+    Ok(announce(&state, conversation))
 }
 
 #[derive(Deserialize)]
@@ -168,10 +170,7 @@ async fn assign(
         }
         other => other?,
     };
-    state.hub.bus.publish(HubEvent::ConversationChanged {
-        conversation: Box::new(conversation.clone()),
-    });
-    Ok(Json(conversation))
+    Ok(announce(&state, conversation))
 }
 
 #[derive(Deserialize)]

@@ -289,6 +289,16 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
         ledger.acked.len()
     );
 
+    let get = async |path: &str| -> Value {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
     // Catch-up after the last restart: the index reaches the store, and the outbox delivers every
     // acknowledged reply. A delivery cut short by a kill is retried when its lease (60 s) expires.
     let started = Instant::now();
@@ -304,15 +314,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
             .unwrap();
         let mut still = HashSet::new();
         for id in &unsent {
-            let state: Value = http
-                .get(format!("{base}/api/v1/interactions/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let state = get(&format!("/api/v1/interactions/{id}")).await;
             if state["delivery"]["status"] != "sent" {
                 still.insert(id.clone());
             }
@@ -335,15 +337,7 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
         "recorded as sent but never received: {undelivered:?}"
     );
     let (search_total, replies_sent): (u64, usize) = {
-        let found: Value = http
-            .get(format!("{base}/api/v1/search?q=crashtest&limit=1"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let found = get("/api/v1/search?q=crashtest&limit=1").await;
         (found["total"].as_u64().unwrap(), ledger.replies_acked.len())
     };
     hub.kill().await;
