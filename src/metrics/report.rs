@@ -92,21 +92,7 @@ pub async fn summary(
     let breaches = store.breaches_between(from, to).await?;
     let missed = store.missed_calls_between(from, to).await?;
     // SLA targets are counted by deadline, whenever the reply or resolution came.
-    let widen = time::Duration::days(3_650);
-    let mut with_deadline = Vec::new();
-    for kind in [
-        SampleKind::FirstResponse,
-        SampleKind::NextResponse,
-        SampleKind::Resolution,
-    ] {
-        with_deadline.extend(
-            store
-                .samples_between(kind, from - widen, to + widen)
-                .await?
-                .into_iter()
-                .filter(|s| s.due_at.is_some_and(|d| d >= from && d < to)),
-        );
-    }
+    let with_deadline = store.samples_due_between(from, to).await?;
 
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     fn entry(rows: &mut BTreeMap<String, Row>, key: String) -> &mut Row {

@@ -446,19 +446,23 @@ impl Store {
             .fetch_all(self.reader())
             .await?
             .iter()
-            .map(|r| {
-                Ok(SampleRow {
-                    kind: r.parsed("kind")?,
-                    conversation_id: r.parsed("conversation_id")?,
-                    channel: r.parsed("channel")?,
-                    channel_account_id: r.parsed("channel_account_id")?,
-                    agent_id: r.opt_parsed("agent_id")?,
-                    ended_at: r.time("ended_at")?,
-                    seconds: r.int("seconds")?,
-                    business_seconds: r.int("business_seconds")?,
-                    due_at: r.opt_time("due_at")?,
-                })
-            })
+            .map(sample_row)
+            .collect()
+    }
+
+    /// Samples with an SLA deadline in `[from, to)`, whenever they ended.
+    pub async fn samples_due_between(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<SampleRow>, StoreError> {
+        sqlx::query("SELECT * FROM metric_samples WHERE due_at >= $1 AND due_at < $2")
+            .bind(to_micros(from))
+            .bind(to_micros(to))
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(sample_row)
             .collect()
     }
 
@@ -547,6 +551,20 @@ fn occurrence_from_row(r: &AnyRow) -> Result<Occurrence, StoreError> {
         agent_id: r.opt_parsed("agent_id")?,
         at: r.time("at")?,
         kind: r.opt_parsed("kind")?,
+        due_at: r.opt_time("due_at")?,
+    })
+}
+
+fn sample_row(r: &AnyRow) -> Result<SampleRow, StoreError> {
+    Ok(SampleRow {
+        kind: r.parsed("kind")?,
+        conversation_id: r.parsed("conversation_id")?,
+        channel: r.parsed("channel")?,
+        channel_account_id: r.parsed("channel_account_id")?,
+        agent_id: r.opt_parsed("agent_id")?,
+        ended_at: r.time("ended_at")?,
+        seconds: r.int("seconds")?,
+        business_seconds: r.int("business_seconds")?,
         due_at: r.opt_time("due_at")?,
     })
 }
