@@ -20,6 +20,8 @@ pub struct Hub {
     pub ingest_queue: crate::ingest::IngestQueue,
     /// Wakes the outbox worker when a reply was queued.
     pub outbox_wake: Arc<Notify>,
+    /// Wakes the webhook deliverer when a trigger queued a webhook.
+    pub webhook_wake: Arc<Notify>,
     pub settings: Arc<Settings>,
     /// What time it is for the hub: the system clock, or a test's manual one.
     pub clock: crate::clock::Clock,

@@ -10,6 +10,8 @@ pub mod api;
 pub mod attributes;
 /// Passwords, sessions, CSRF, API tokens and the login limiter.
 pub mod auth;
+/// Segments, value-based priority and event-driven triggers.
+pub mod automation;
 /// The in-process event bus, published after each commit.
 pub mod bus;
 /// Per-kind channel-account settings and the senders replies go out through.

@@ -75,7 +75,7 @@ async fn deliver(hub: &Hub, client: &reqwest::Client, job: crate::store::OutboxJ
 }
 
 /// `base * 2^(attempt-1)`, capped at one hour.
-fn backoff(base_ms: u64, attempt: u32) -> Duration {
+pub(crate) fn backoff(base_ms: u64, attempt: u32) -> Duration {
     let factor = 1u64 << attempt.saturating_sub(1).min(20);
     Duration::from_millis(base_ms.saturating_mul(factor).min(3_600_000))
 }

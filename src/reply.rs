@@ -42,6 +42,14 @@ impl From<sqlx::Error> for WriteError {
     }
 }
 
+/// Who wrote a message: an agent, or a trigger (an automatic reply: it does not count as a
+/// response, and it is marked `Auto-Submitted` so a peer's auto-responder does not answer it).
+#[derive(Debug, Clone, Copy)]
+pub enum Author<'a> {
+    Agent(AgentId),
+    Trigger(&'a str),
+}
+
 impl Hub {
     /// Writes a reply or note on a conversation; a reply is queued for delivery in the same commit.
     #[instrument(skip_all, fields(conversation = %conversation_id, ?kind))]
@@ -53,15 +61,43 @@ impl Hub {
         draft: Draft,
     ) -> Result<Interaction, WriteError> {
         let mut tx = self.store.begin().await?;
-        let conversation = store::conversation_in(&mut tx, conversation_id).await?;
-        let account = store::account_in(&mut tx, conversation.channel_account_id).await?;
+        let author = author.map(Author::Agent);
+        let (interaction, queued) = self.write_in(&mut tx, conversation_id, author, kind, draft).await?;
+        tx.commit().await?;
+        self.written(&interaction, queued);
+        Ok(interaction)
+    }
+
+    /// What must follow a committed write: wake the outbox and the indexer, tell the consoles.
+    pub(crate) fn written(&self, interaction: &Interaction, queued: bool) {
+        if queued {
+            self.outbox_wake.notify_one();
+        }
+        self.search.wake();
+        self.bus.publish(HubEvent::InteractionCreated {
+            interaction: Box::new(interaction.clone()),
+        });
+    }
+
+    /// [`Hub::write`] inside the caller's transaction; returns the interaction and whether a
+    /// delivery was queued, for [`Hub::written`] once the caller commits.
+    pub(crate) async fn write_in(
+        &self,
+        tx: &mut store::Tx<'_>,
+        conversation_id: ConversationId,
+        author: Option<Author<'_>>,
+        kind: DraftKind,
+        draft: Draft,
+    ) -> Result<(Interaction, bool), WriteError> {
+        let conversation = store::conversation_in(tx, conversation_id).await?;
+        let account = store::account_in(tx, conversation.channel_account_id).await?;
         if kind == DraftKind::Reply {
             channels::check_reply(&account, &draft.text).map_err(WriteError::Invalid)?;
         }
         let id = InteractionId::new();
         let at = self.clock.now();
         let threading = match (kind, conversation.channel) {
-            (DraftKind::Reply, ChannelKind::Email) => email_threading(&mut tx, &account, &conversation, id).await?,
+            (DraftKind::Reply, ChannelKind::Email) => email_threading(tx, &account, &conversation, id).await?,
             _ => ThreadingHints {
                 thread_key: conversation.thread_key.clone(),
                 ..Default::default()
@@ -72,6 +108,12 @@ impl Hub {
             .subject
             .clone()
             .or_else(|| conversation.subject.as_ref().map(|s| reply_subject(s)));
+        let (agent, details) = match author {
+            Some(Author::Agent(agent)) => (Some(agent), serde_json::json!({})),
+            Some(Author::Trigger(name)) => (None, serde_json::json!({"automated": true, "trigger": name})),
+            None => (None, serde_json::json!({})),
+        };
+        let automated = matches!(author, Some(Author::Trigger(_)));
         let new = store::NewInteraction {
             id,
             channel_account_id: account.id,
@@ -84,36 +126,36 @@ impl Hub {
                 DraftKind::Reply => Direction::Outbound,
                 DraftKind::Note => Direction::Note,
             },
-            author_agent_id: author,
+            author_agent_id: agent,
             occurred_at: at,
             subject: subject.clone(),
             text: Some(draft.text.clone()),
             html: html.clone(),
-            details: serde_json::json!({}),
+            details,
             attachments: vec![],
             message_id: threading.message_id.clone(),
             awaits_reply: false,
         };
-        if kind == DraftKind::Reply {
+        if kind == DraftKind::Reply && !automated {
             store::record_event(
-                &mut tx,
+                tx,
                 EventKind::AgentReplied,
                 Some(conversation_id),
                 Some(conversation.contact_id),
-                author,
+                agent,
                 None,
                 at,
                 serde_json::json!({}),
             )
             .await?;
         }
-        let seq = store::next_seq(&mut tx, 1).await?;
-        let interaction = store::insert_interaction(&mut tx, &new, seq)
+        let seq = store::next_seq(tx, 1).await?;
+        let interaction = store::insert_interaction(tx, &new, seq)
             .await?
             .ok_or_else(|| StoreError::Conflict("interaction id collision".into()))?;
         let queued = kind == DraftKind::Reply && channels::delivers(&account);
         if queued {
-            let handle = handle_value(&mut tx, conversation.handle_id).await?;
+            let handle = handle_value(tx, conversation.handle_id).await?;
             let message = OutboundMessage {
                 id: id.0,
                 channel_account_id: account.id.0,
@@ -127,18 +169,11 @@ impl Hub {
                 },
                 threading,
                 created_at: at,
+                automated,
             };
-            store::enqueue_outbox(&mut tx, &message).await?;
+            store::enqueue_outbox(tx, &message).await?;
         }
-        tx.commit().await?;
-        if queued {
-            self.outbox_wake.notify_one();
-        }
-        self.search.wake();
-        self.bus.publish(HubEvent::InteractionCreated {
-            interaction: Box::new(interaction.clone()),
-        });
-        Ok(interaction)
+        Ok((interaction, queued))
     }
 }
 

@@ -21,6 +21,7 @@ pub struct Settings {
     pub conversations: ConversationSettings,
     pub auth: AuthSettings,
     pub outbox: OutboxSettings,
+    pub automation: AutomationSettings,
     pub log: LogSettings,
 }
 
@@ -83,6 +84,17 @@ pub struct OutboxSettings {
     pub max_attempts: u32,
     pub base_backoff_ms: u64,
     pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationSettings {
+    pub call_settle_seconds: u64,
+    pub sweep_interval_seconds: u64,
+    pub webhook_allow_private: bool,
+    pub webhook_max_attempts: u32,
+    pub webhook_timeout_seconds: u64,
+    pub base_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -87,6 +87,7 @@ impl Application {
             ingest_queue,
             bus: EventBus::new(4096),
             outbox_wake: Arc::new(Notify::new()),
+            webhook_wake: Arc::new(Notify::new()),
             settings: settings.clone(),
             clock,
         };
@@ -101,12 +102,14 @@ impl Application {
                 source,
             })?;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let local_addr = listener.local_addr().ok();
         Ok(Self {
             listener,
             state: AppState {
                 hub: hub.clone(),
                 limiter,
                 desks: Default::default(),
+                local_addr,
             },
             hub,
             indexer,
@@ -141,6 +144,7 @@ impl Application {
             tokio::spawn(crate::voice::run_followers(self.hub.clone(), shutdown_rx.clone())),
             tokio::spawn(crate::email::run_pollers(self.hub.clone(), shutdown_rx.clone())),
             tokio::spawn(crate::metrics::run(self.hub.clone(), shutdown_rx.clone())),
+            tokio::spawn(crate::automation::run(self.hub.clone(), shutdown_rx.clone())),
         ];
         info!(addr = %self.listener.local_addr().map_err(StartupError::Serve)?, "switchboard listening");
         let served = axum::serve(self.listener, app(self.state))

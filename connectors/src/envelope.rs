@@ -187,6 +187,9 @@ pub struct OutboundMessage {
     pub threading: ThreadingHints,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Written by a trigger, not a person: sent as an automatic reply (`Auto-Submitted`).
+    #[serde(default)]
+    pub automated: bool,
 }
 
 #[cfg(test)]

@@ -83,10 +83,30 @@ async fn create(
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
-async fn read(State(state): State<AppState>, p: Principal, Path(id): Path<String>) -> Result<Json<Contact>, ApiError> {
+/// A contact with the segments it is in, as the console shows it.
+#[derive(serde::Serialize)]
+struct ContactView {
+    #[serde(flatten)]
+    contact: Contact,
+    segments: Vec<crate::store::SegmentBadge>,
+}
+
+async fn read(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ContactView>, ApiError> {
     let id = parse_id("id", &id)?;
     visible(&state, &p, id).await?;
-    Ok(Json(state.hub.store.contact(id).await?))
+    let contact = state.hub.store.contact(id).await?;
+    let segments = state
+        .hub
+        .store
+        .segment_badges(&[contact.id])
+        .await?
+        .remove(&contact.id)
+        .unwrap_or_default();
+    Ok(Json(ContactView { contact, segments }))
 }
 
 /// Refuses (as not found) a contact the caller's inboxes have never heard from.

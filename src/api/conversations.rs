@@ -129,10 +129,17 @@ async fn set_priority(
 ) -> Result<Json<Conversation>, ApiError> {
     let id = parse_id("id", &id)?;
     visible(&state, &p, id).await?;
+    let agent = state.hub.store.agent(p.agent_id).await?;
     let conversation = state
         .hub
         .store
-        .set_priority(id, body.priority, Some(p.agent_id), state.hub.clock.now())
+        .set_priority(
+            id,
+            body.priority,
+            &format!("set by {}", agent.name),
+            Some(p.agent_id),
+            state.hub.clock.now(),
+        )
         .await?;
     Ok(announce(&state, conversation))
 }

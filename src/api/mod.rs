@@ -4,6 +4,7 @@
 mod accounts;
 mod agents;
 mod attachments;
+mod automation;
 mod calls;
 mod chat;
 mod contacts;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub limiter: Arc<LoginLimiter>,
     /// The agent consoles open on this node, for presence.
     pub desks: Arc<crate::presence::Desks>,
+    /// The address this node's listener is bound to (the configured port may be 0).
+    pub local_addr: Option<std::net::SocketAddr>,
 }
 
 /// The whole HTTP application.
@@ -49,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(agents::router())
         .merge(accounts::router())
         .merge(contacts::router())
+        .merge(automation::router())
         .merge(conversations::router())
         .merge(inbox::router())
         .merge(reports::router())

@@ -53,4 +53,6 @@ id_type!(
     OutboxId,
     EventId,
     CannedResponseId,
+    SegmentId,
+    TriggerId,
 );

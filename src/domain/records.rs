@@ -71,6 +71,9 @@ pub struct Conversation {
     #[serde(with = "time::serde::rfc3339::option")]
     pub sla_due_at: Option<OffsetDateTime>,
     pub sla_target: Option<String>,
+    /// Why the conversation has its priority: `segment VIP`, `trigger Third missed call`,
+    /// `set by Bea`; `None` for the default.
+    pub priority_reason: Option<String>,
 }
 
 /// One touchpoint: a message, a note or a call.

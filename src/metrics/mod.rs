@@ -62,7 +62,14 @@ pub async fn catch_up(store: &Store) -> Result<usize, StoreError> {
                 hours
             }
         };
-        let targets = policy_for(&policies, subject.channel_account_id, subject.priority).map(|p| &p.targets);
+        // A policy a segment chose for the conversation wins over the inbox-and-priority match.
+        let chosen = subject
+            .sla_policy_id
+            .as_deref()
+            .and_then(|id| policies.iter().find(|p| p.id == id));
+        let targets = chosen
+            .or_else(|| policy_for(&policies, subject.channel_account_id, subject.priority))
+            .map(|p| &p.targets);
         let computed = definitions::compute(&subject.facts, &hours, targets);
         batch.push((subject, computed));
     }

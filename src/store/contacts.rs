@@ -287,6 +287,9 @@ async fn set_attributes(
         .bind(id.to_string())
         .execute(&mut **tx)
         .await?;
+    // Segments follow the contact's data in the same transaction, so its next conversation
+    // already gets the priority its new segment gives.
+    super::automation::attributes_changed_in(tx, id).await?;
     Ok(true)
 }
 

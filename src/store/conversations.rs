@@ -177,10 +177,17 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
     } else {
         ("resolved", Some(at))
     };
+    // A contact's segments may set the priority and SLA policy of its new conversations.
+    let (priority, priority_reason, sla_policy_id) =
+        match super::automation::segment_priority_in(tx, req.contact).await? {
+            Some((priority, reason, policy)) => (priority, Some(reason), policy),
+            None => (Priority::Normal, None, None),
+        };
     sqlx::query(
         "INSERT INTO conversations (id, contact_id, channel_account_id, channel, handle_id, status, priority,
-                                    subject, thread_key, opened_at, last_activity_at, resolved_at)
-         VALUES ($1, $2, $3, $4, $5, $9, 'normal', $6, $7, $8, $8, $10)",
+                                    subject, thread_key, opened_at, last_activity_at, resolved_at,
+                                    priority_reason, sla_policy_id)
+         VALUES ($1, $2, $3, $4, $5, $9, $11, $6, $7, $8, $8, $10, $12, $13)",
     )
     .bind(id.to_string())
     .bind(req.contact.to_string())
@@ -195,6 +202,9 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
     .bind(at)
     .bind(status)
     .bind(resolved_at)
+    .bind(priority.as_str())
+    .bind(priority_reason)
+    .bind(sla_policy_id)
     .execute(&mut **tx)
     .await?;
     record_event(
@@ -341,32 +351,18 @@ impl Store {
         self.conversation(id).await
     }
 
-    /// Changes a conversation's priority (which picks its SLA policy), recording who did it.
+    /// Changes a conversation's priority (which picks its SLA policy), recording who did it
+    /// and why.
     pub async fn set_priority(
         &self,
         id: ConversationId,
         priority: Priority,
+        reason: &str,
         by: Option<AgentId>,
         at: OffsetDateTime,
     ) -> Result<Conversation, StoreError> {
         let mut tx = self.begin().await?;
-        current_status(&mut tx, id).await?;
-        sqlx::query("UPDATE conversations SET priority = $1, metrics_version = metrics_version + 1 WHERE id = $2")
-            .bind(priority.as_str())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        record_event(
-            &mut tx,
-            EventKind::PriorityChanged,
-            Some(id),
-            None,
-            by,
-            None,
-            at,
-            serde_json::json!({"priority": priority}),
-        )
-        .await?;
+        set_priority_in(&mut tx, id, priority, reason, by, at).await?;
         tx.commit().await?;
         self.conversation(id).await
     }
@@ -380,29 +376,62 @@ impl Store {
         at: OffsetDateTime,
     ) -> Result<Conversation, StoreError> {
         let mut tx = self.begin().await?;
-        current_status(&mut tx, id).await?;
-        if let Some(agent) = assignee {
-            super::agents::agent_in(&mut tx, agent).await?;
-        }
-        sqlx::query("UPDATE conversations SET assignee_id = $1, metrics_version = metrics_version + 1 WHERE id = $2")
-            .bind(assignee.map(|a| a.to_string()))
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        record_event(
-            &mut tx,
-            EventKind::Assigned,
-            Some(id),
-            None,
-            by,
-            None,
-            at,
-            serde_json::json!({"assignee": assignee}),
-        )
-        .await?;
+        assign_in(&mut tx, id, assignee, by, at, serde_json::json!({})).await?;
         tx.commit().await?;
         self.conversation(id).await
     }
+}
+
+pub(crate) async fn set_priority_in(
+    tx: &mut Tx<'_>,
+    id: ConversationId,
+    priority: Priority,
+    reason: &str,
+    by: Option<AgentId>,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    current_status(tx, id).await?;
+    sqlx::query(
+        "UPDATE conversations SET priority = $1, priority_reason = $2, sla_policy_id = NULL,
+                metrics_version = metrics_version + 1 WHERE id = $3",
+    )
+    .bind(priority.as_str())
+    .bind(reason.to_owned())
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    record_event(
+        tx,
+        EventKind::PriorityChanged,
+        Some(id),
+        None,
+        by,
+        None,
+        at,
+        serde_json::json!({"priority": priority, "reason": reason}),
+    )
+    .await
+}
+
+pub(crate) async fn assign_in(
+    tx: &mut Tx<'_>,
+    id: ConversationId,
+    assignee: Option<AgentId>,
+    by: Option<AgentId>,
+    at: OffsetDateTime,
+    mut data: serde_json::Value,
+) -> Result<(), StoreError> {
+    current_status(tx, id).await?;
+    if let Some(agent) = assignee {
+        super::agents::agent_in(tx, agent).await?;
+    }
+    sqlx::query("UPDATE conversations SET assignee_id = $1, metrics_version = metrics_version + 1 WHERE id = $2")
+        .bind(assignee.map(|a| a.to_string()))
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    data["assignee"] = serde_json::json!(assignee);
+    record_event(tx, EventKind::Assigned, Some(id), None, by, None, at, data).await
 }
 
 pub(crate) async fn conversation_in(tx: &mut Tx<'_>, id: ConversationId) -> Result<Conversation, StoreError> {
@@ -441,6 +470,7 @@ pub(crate) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreE
         waiting_since: row.opt_time("waiting_since")?,
         sla_due_at: row.opt_time("sla_due_at")?,
         sla_target: row.opt_text("sla_due_kind")?,
+        priority_reason: row.opt_text("priority_reason")?,
     })
 }
 

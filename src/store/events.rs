@@ -46,11 +46,28 @@ pub(crate) async fn record_event(
     at: OffsetDateTime,
     data: serde_json::Value,
 ) -> Result<(), StoreError> {
+    let id = EventId::new();
+    let queued = match kind {
+        EventKind::ConversationResolved => Some(crate::automation::TriggerEvent::ConversationResolved),
+        EventKind::SlaBreached => Some(crate::automation::TriggerEvent::SlaBreached),
+        _ => None,
+    };
+    if let Some(trigger_event) = queued {
+        let event = crate::automation::AutomationEvent {
+            kind: trigger_event,
+            key: format!("{trigger_event}:{id}"),
+            contact,
+            conversation,
+            interaction,
+            data: data.clone(),
+        };
+        super::automation::enqueue_in(tx, &event, now()).await?;
+    }
     sqlx::query(
         "INSERT INTO events (id, kind, conversation_id, contact_id, agent_id, interaction_id, occurred_at, data)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(EventId::new().to_string())
+    .bind(id.to_string())
     .bind(kind.as_str())
     .bind(conversation.map(|c| c.to_string()))
     .bind(contact.map(|c| c.to_string()))

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 
 use super::conversations::conversation_from_row;
 use super::rows::RowExt;
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 use crate::domain::*;
 
 /// Which conversations the inbox shows.
@@ -41,6 +41,8 @@ pub struct InboxItem {
     pub preview: Option<String>,
     pub preview_direction: Option<Direction>,
     pub labels: Vec<Label>,
+    /// The contact's segments, shown as badges.
+    pub segments: Vec<super::SegmentBadge>,
     /// The next SLA deadline has passed and is recorded as breached.
     pub sla_breached: bool,
 }
@@ -71,7 +73,8 @@ const PREVIEW: &str = "FROM interactions i WHERE i.conversation_id = c.id AND i.
                        ORDER BY i.occurred_at DESC, i.id DESC LIMIT 1";
 
 impl Store {
-    /// The inbox: customers waiting longest first, then the most recently active.
+    /// The inbox: the most urgent first; within a priority, customers waiting longest first,
+    /// then the most recently active.
     pub async fn inbox(&self, f: &InboxFilter) -> Result<Vec<InboxItem>, StoreError> {
         let scope = super::accounts_clause("c.channel_account_id", 8, f.accounts.as_deref());
         let query = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -94,7 +97,8 @@ impl Store {
                AND ($5 = 0 OR c.assignee_id IS NULL)
                AND ($6 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l
                                           WHERE l.conversation_id = c.id AND l.label = $6)){scope}
-             ORDER BY (c.waiting_since IS NULL), c.waiting_since, c.last_activity_at DESC, c.id DESC
+             ORDER BY CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,
+                      (c.waiting_since IS NULL), c.waiting_since, c.last_activity_at DESC, c.id DESC
              LIMIT $7"
         )))
         .bind(f.status.map(|s| s.as_str()))
@@ -110,8 +114,11 @@ impl Store {
         let mut items = rows.iter().map(inbox_item).collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<ConversationId> = items.iter().map(|i| i.conversation.id).collect();
         let mut labels = self.labels_of(&ids).await?;
+        let contacts: Vec<ContactId> = items.iter().map(|i| i.conversation.contact_id).collect();
+        let badges = self.segment_badges(&contacts).await?;
         for item in &mut items {
             item.labels = labels.remove(&item.conversation.id).unwrap_or_default();
+            item.segments = badges.get(&item.conversation.contact_id).cloned().unwrap_or_default();
         }
         Ok(items)
     }
@@ -171,6 +178,17 @@ impl Store {
     }
 }
 
+/// Adds one label to a conversation (a trigger's action); `false` if it had it already.
+pub(crate) async fn add_label_in(tx: &mut Tx<'_>, id: ConversationId, label: &Label) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("INSERT INTO conversation_labels (conversation_id, label) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id.to_string())
+            .bind(label.as_str().to_owned())
+            .execute(&mut **tx)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 fn inbox_item(row: &AnyRow) -> Result<InboxItem, StoreError> {
     Ok(InboxItem {
         conversation: conversation_from_row(row)?,
@@ -181,6 +199,7 @@ fn inbox_item(row: &AnyRow) -> Result<InboxItem, StoreError> {
         preview: row.opt_text("preview")?,
         preview_direction: row.opt_parsed("preview_direction")?,
         labels: Vec::new(),
+        segments: Vec::new(),
         sla_breached: row.int("sla_breached")? != 0,
     })
 }

@@ -125,7 +125,36 @@ pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> R
     .bind(conversation_seq)
     .fetch_optional(&mut **tx)
     .await?;
-    row.as_ref().map(interaction_from_row).transpose()
+    let Some(interaction) = row.as_ref().map(interaction_from_row).transpose()? else {
+        return Ok(None);
+    };
+    queue_for_automation(tx, &interaction, false).await?;
+    Ok(Some(interaction))
+}
+
+/// Queues what segments and triggers must see of a customer's touchpoint: that it arrived,
+/// and that it is a missed call (again after a revision; the key makes it once).
+async fn queue_for_automation(tx: &mut Tx<'_>, interaction: &Interaction, revised: bool) -> Result<(), StoreError> {
+    use crate::automation::{AutomationEvent, TriggerEvent};
+    if interaction.direction != Direction::Inbound {
+        return Ok(());
+    }
+    let event = |kind: TriggerEvent| AutomationEvent {
+        kind,
+        key: format!("{kind}:{}", interaction.id),
+        contact: Some(interaction.contact_id),
+        conversation: Some(interaction.conversation_id),
+        interaction: Some(interaction.id),
+        data: serde_json::json!({}),
+    };
+    let at = now();
+    if !revised {
+        super::automation::enqueue_in(tx, &event(TriggerEvent::InteractionReceived), at).await?;
+    }
+    if interaction.channel == ChannelKind::Voice && super::automation::is_missed_call(&interaction.details) {
+        super::automation::enqueue_in(tx, &event(TriggerEvent::CallMissed), at).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn by_external_id<'e, E: Executor<'e, Database = Any>>(
@@ -313,6 +342,7 @@ impl Store {
             return Err(StoreError::NotFound("interaction"));
         }
         let revised = by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound("interaction"))?;
+        queue_for_automation(&mut tx, &revised, true).await?;
         tx.commit().await?;
         Ok(revised)
     }

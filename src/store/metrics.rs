@@ -20,6 +20,8 @@ pub struct MetricSubject {
     pub channel: ChannelKind,
     pub channel_account_id: ChannelAccountId,
     pub priority: Priority,
+    /// The SLA policy a segment chose, over the inbox-and-priority match.
+    pub sla_policy_id: Option<String>,
     pub version: i64,
     pub facts: Facts,
 }
@@ -98,7 +100,8 @@ impl Store {
     /// A conversation's facts, read at its current metrics version.
     pub async fn metric_subject(&self, id: ConversationId) -> Result<MetricSubject, StoreError> {
         let row = sqlx::query(
-            "SELECT channel, channel_account_id, priority, assignee_id, metrics_version FROM conversations WHERE id = $1",
+            "SELECT channel, channel_account_id, priority, sla_policy_id, assignee_id, metrics_version FROM conversations
+             WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(self.reader())
@@ -132,6 +135,7 @@ impl Store {
             channel: row.parsed("channel")?,
             channel_account_id: row.parsed("channel_account_id")?,
             priority: row.parsed("priority")?,
+            sla_policy_id: row.opt_text("sla_policy_id")?,
             version: row.int("metrics_version")?,
             facts: Facts {
                 assignee: row.opt_parsed("assignee_id")?,

@@ -8,6 +8,7 @@
 mod accounts;
 mod agents;
 mod attributes;
+mod automation;
 mod blobs;
 mod calls;
 mod canned;
@@ -24,6 +25,7 @@ mod rows;
 
 pub use accounts::NewChannelAccount;
 pub use agents::{NewAgent, SessionRecord, TokenRecord};
+pub use automation::{QueuedEvent, SegmentBadge, SegmentSummary, WebhookJob};
 pub use blobs::Blob;
 pub use calls::{CallEvent, CallLeg};
 pub use canned::CannedResponse;
@@ -38,10 +40,18 @@ pub use outbox::{Delivery, OutboxJob};
 
 pub(crate) use accounts::{account_in, random_token, save_cursor};
 pub(crate) use agents::agent_by_extension_in;
+pub use automation::rank as priority_rank;
+pub(crate) use automation::{
+    contact_facts_in, dequeue_automation_in, enqueue_webhook_in, firings_since_in, interaction_details_in,
+    is_missed_call, record_firing_in, refresh_segments_in, segments_in, trigger_events_in, triggers_in,
+};
 pub(crate) use blobs::reference_blob;
 pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
-pub(crate) use conversations::{Placement, PlacementRequest, Threading, conversation_in, place};
+pub(crate) use conversations::{
+    Placement, PlacementRequest, Threading, assign_in, conversation_in, place, set_priority_in,
+};
 pub(crate) use events::record_event;
+pub(crate) use inbox::add_label_in;
 pub(crate) use interactions::{insert as insert_interaction, interaction_by_external_id_in, message_ids_in, next_seq};
 
 pub(crate) use outbox::enqueue as enqueue_outbox;
@@ -152,6 +162,12 @@ impl Store {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.write.begin().await?,
         })
+    }
+
+    /// Starts a read-only transaction on the reader pool, for reads that share helpers with
+    /// write paths (never blocks the single SQLite writer).
+    pub async fn begin_read(&self) -> Result<Tx<'static>, StoreError> {
+        Ok(self.read.begin().await?)
     }
 
     /// The pool for reads outside a transaction.

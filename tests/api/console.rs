@@ -505,3 +505,59 @@ async fn a_supervisor_watches_the_dashboard_change_live_and_exports_a_report() {
     );
     assert!(csv["name"].as_str().unwrap().ends_with(".csv"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_badges_and_the_reason_for_a_priority_show_in_the_console() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let crm = app.api_account("crm").await;
+    agent(&app, LUCIA, "Lucia", "201").await;
+    app.post(
+        "/api/v1/attribute-definitions",
+        json!({"key": "lifetime_value", "label": "Lifetime value", "kind": "number"}),
+    )
+    .await;
+    let (status, body) = app
+        .post(
+            "/api/v1/segments",
+            json!({"name": "VIP", "priority": "high", "rule": {"attribute": "lifetime_value", "op": "gte", "value": 5000}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (id, name, email, value) in [
+        ("crm-1", "Pablo Ruiz", "pablo@cliente.test", 200),
+        ("crm-2", "Marta Gil", "marta@cliente.test", 8000),
+    ] {
+        let (status, body) = app
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/contacts/by-external-id/{id}"),
+                Some(json!({"name": name, "handles": [{"kind": "email", "value": email}],
+                            "attributes": {"lifetime_value": value}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        app.push(json!({"channel_account_id": crm, "external_id": id, "contact": {"email": email}, "text": "Hola"}))
+            .await;
+    }
+
+    let mut browser = Chromium::start("segments").await;
+    browser.log_in("lucia", &app.base, LUCIA.0, LUCIA.1).await;
+    browser
+        .run(
+            "lucia",
+            "waitCount",
+            json!({"selector": ".conversations li[data-channel]", "count": 2, "timeout": 30000}),
+        )
+        .await;
+    // Marta wrote second but is a VIP: first, with her badge; Pablo has none.
+    assert_eq!(
+        browser.texts("lucia", ".conversations li .who").await,
+        ["Marta Gil", "Pablo Ruiz"]
+    );
+    assert_eq!(browser.texts("lucia", ".conversations li .segment").await, ["VIP"]);
+    assert_eq!(browser.texts("lucia", ".conversations li .priority").await, ["High"]);
+
+    browser.click("lucia", ".conversations li:first-child a").await;
+    browser.wait_text("lucia", "#priority-reason", "Why: segment VIP").await;
+    browser.wait_text("lucia", "ul.segments .segment", "VIP").await;
+}

@@ -82,6 +82,11 @@ async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
     settings.auth.initial_admin_password = Some(ADMIN_PASSWORD.to_owned().into());
     settings.outbox.base_backoff_ms = 50;
     settings.outbox.poll_interval_ms = 100;
+    settings.automation.call_settle_seconds = 1;
+    settings.automation.base_backoff_ms = 50;
+    settings.automation.webhook_max_attempts = 30;
+    // Test receivers listen on loopback; the SSRF test turns this off again.
+    settings.automation.webhook_allow_private = true;
     settings
 }
 

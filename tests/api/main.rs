@@ -7,6 +7,7 @@ mod helpers;
 mod attributes;
 mod auth;
 mod authz;
+mod automation;
 mod browser;
 mod calls;
 mod chat;

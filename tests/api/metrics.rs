@@ -435,14 +435,17 @@ async fn the_report_equals_figures_computed_independently_and_only_supervisors_r
             |e: &Expected| e.agent,
         ),
     ] {
+        // Every conversation's figures are in: each has its first response, 18 are resolved.
         let live = report_when(&app, from, to, group_by, |r| {
-            r["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["resolution"]["count"].as_u64().unwrap_or(0))
-                .sum::<u64>()
-                == 18
+            let sum = |metric: &str| {
+                r["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r[metric]["count"].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+            };
+            sum("resolution") == 18 && sum("first_response") == expected.len() as u64
         })
         .await;
         for (n, key) in keys.iter().enumerate() {

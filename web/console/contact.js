@@ -113,6 +113,10 @@ export class ContactPanel {
     fill(
       this.root,
       h("h2", { id: "contact-title", dataset: { contact: c.id } }, c.name || t("contact.unnamed")),
+      (c.segments ?? []).length > 0 && [
+        h("h3", {}, t("contact.segments")),
+        h("ul", { class: "segments" }, c.segments.map((s) => h("li", { class: "segment", dataset: { segment: s.id } }, s.name))),
+      ],
       h("h3", {}, t("contact.handles")),
       h(
         "ul",

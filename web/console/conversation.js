@@ -156,6 +156,7 @@ export class ConversationView {
       assignee,
       h("label", { for: "conversation-priority" }, t("conversation.priority")),
       priority,
+      c.priority_reason && h("span", { class: "priority-reason", id: "priority-reason" }, t("conversation.priorityReason", { reason: c.priority_reason })),
       slaBadge({ ...c, sla_breached: c.sla_due_at && new Date(c.sla_due_at) <= new Date() }),
       h(
         "button",

@@ -120,6 +120,9 @@ export class Inbox {
         },
         h("span", { class: `channel channel-${item.channel}` }, t(`channel.${item.channel}`)),
         h("span", { class: "who" }, name),
+        item.priority !== "normal" &&
+          h("span", { class: `priority priority-${item.priority}`, title: item.priority_reason ?? "" }, t(`priority.${item.priority}`)),
+        (item.segments ?? []).map((s) => h("span", { class: "segment", dataset: { segment: s.id } }, s.name)),
         item.waiting_since && h("span", { class: "waiting" }, t("inbox.waiting", { time: formatAgo(item.waiting_since) })),
         slaBadge(item),
         h("span", { class: "preview" }, item.subject ? `${item.subject} — ` : "", item.preview ?? ""),

@@ -60,6 +60,17 @@ fn with_readable_headers(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(fixed)
 }
 
+/// Whether a machine sent the message (an auto-reply, a bounce, a list): RFC 3834's
+/// `Auto-Submitted` other than `no`, or the older `Precedence` and `X-Autoreply` conventions.
+/// Nothing automatic may answer it, or two auto-responders would answer each other for ever.
+fn is_auto_submitted(message: &mail_parser::Message<'_>) -> bool {
+    let header = |name: &str| message.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
+    header("Auto-Submitted").is_some_and(|v| !v.is_empty() && !v.starts_with("no"))
+        || header("Precedence").is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply"))
+        || header("X-Autoreply").is_some()
+        || header("X-Autorespond").is_some()
+}
+
 pub fn parse(
     raw: &[u8],
     channel_account_id: Uuid,
@@ -137,6 +148,9 @@ pub fn parse(
     let mut details = serde_json::json!({"to": addresses(message.to()), "cc": addresses(message.cc())});
     if !omitted.is_empty() {
         details["attachments_omitted"] = serde_json::Value::Array(omitted);
+    }
+    if is_auto_submitted(&message) {
+        details["auto_submitted"] = serde_json::Value::Bool(true);
     }
     let envelope = InboundEnvelope {
         channel_account_id,
@@ -233,6 +247,24 @@ MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
             env.content.html.as_deref().unwrap().contains("<b>sin</b>"),
             "raw HTML is kept for the hub to sanitise"
         );
+    }
+
+    #[test]
+    fn automatic_mail_is_recognised() {
+        let with = |headers: &str| {
+            let raw =
+                format!("From: ana@example.es\r\nSubject: Fuera de la oficina\r\n{headers}\r\nVuelvo el lunes\r\n");
+            parse_fixture(raw.as_bytes()).envelope.details["auto_submitted"] == true
+        };
+        assert!(with("Auto-Submitted: auto-replied\r\n"));
+        assert!(with("Auto-Submitted: Auto-Generated; reason=x\r\n"));
+        assert!(with("Precedence: bulk\r\n"));
+        assert!(with("X-Autoreply: yes\r\n"));
+        assert!(
+            !with("Auto-Submitted: no\r\n"),
+            "RFC 3834: `no` means a person wrote it"
+        );
+        assert!(!with(""));
     }
 
     #[test]

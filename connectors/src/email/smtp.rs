@@ -81,6 +81,13 @@ impl SmtpSender {
         if !message.threading.references.is_empty() {
             builder = builder.references(message.threading.references.join(" "));
         }
+        if message.automated {
+            // RFC 3834: an automatic reply says so, so that other automatons leave it alone.
+            builder = builder.raw_header(header::HeaderValue::new(
+                header::HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-replied".into(),
+            ));
+        }
         let text = message.content.text.clone().unwrap_or_default();
         let built = match &message.content.html {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html.clone())),
@@ -139,8 +146,16 @@ mod tests {
                 thread_key: None,
             },
             created_at: time::OffsetDateTime::UNIX_EPOCH,
+            automated: false,
         };
         let wire = String::from_utf8(sender.build(&message).unwrap().formatted()).unwrap();
+        assert!(!wire.contains("Auto-Submitted"), "a person's reply is not automatic");
+        let automatic = OutboundMessage {
+            automated: true,
+            ..message.clone()
+        };
+        let wire_auto = String::from_utf8(sender.build(&automatic).unwrap().formatted()).unwrap();
+        assert!(wire_auto.contains("Auto-Submitted: auto-replied"), "{wire_auto}");
         for header in [
             "Message-ID: <r1@tienda.es>",
             "In-Reply-To: <m2@example.es>",
