@@ -56,6 +56,11 @@ pub enum HubEvent {
     Dashboard {
         snapshot: Box<crate::metrics::dashboard::Snapshot>,
     },
+    /// An agent's sessions were ended (a password change): their sockets opened with an ended
+    /// session close.
+    SessionsEnded {
+        agent_id: AgentId,
+    },
     /// The customer is typing in a chat.
     CustomerTyping {
         conversation_id: ConversationId,
@@ -76,7 +81,10 @@ impl HubEvent {
             | Self::DeliveryChanged { channel_account_id, .. }
             | Self::SlaBreached { channel_account_id, .. }
             | Self::CustomerTyping { channel_account_id, .. } => Some(*channel_account_id),
-            Self::ScreenPop { .. } | Self::PresenceChanged { .. } | Self::Dashboard { .. } => None,
+            Self::ScreenPop { .. }
+            | Self::PresenceChanged { .. }
+            | Self::Dashboard { .. }
+            | Self::SessionsEnded { .. } => None,
         }
     }
 }

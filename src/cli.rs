@@ -146,8 +146,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let definitions = store.attribute_definitions().await?;
             let input =
                 std::fs::File::open(&file).map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
-            let rows = crate::contacts_csv::parse(input, &definitions, settings.contacts.default_region)
-                .map_err(|e| CliError::Invalid(format!("{}: {e}; nothing imported", file.display())))?;
+            let rows = crate::contacts_csv::parse(
+                input,
+                &definitions,
+                settings.contacts.default_region,
+                settings.limits.csv_line_bytes,
+            )
+            .map_err(|e| CliError::Invalid(format!("{}: {e}; nothing imported", file.display())))?;
             let bar = indicatif::ProgressBar::new(rows.len() as u64);
             let report = store
                 .upsert_contacts(&rows, dry_run, || bar.inc(1))
@@ -285,6 +290,7 @@ async fn import_asterisk_file(settings: &Settings, account: &str, file: &std::pa
                 settings.contacts.default_region,
                 &text,
                 next_line,
+                settings.limits.csv_line_bytes,
             )
             .await
             .map_err(|e| CliError::Invalid(e.to_string()))?;

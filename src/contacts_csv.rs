@@ -32,14 +32,12 @@ fn row_error(line: usize, reason: impl std::fmt::Display) -> CsvError {
     }
 }
 
-/// Longest line accepted, in bytes.
-pub const MAX_LINE: usize = 64 * 1024;
-
 /// Reads a contacts file into upserts, checking every cell; the first bad one names its line.
 pub fn parse(
     input: impl std::io::Read,
     definitions: &[AttributeDefinition],
     region: Region,
+    max_line: usize,
 ) -> Result<Vec<ContactUpsert>, CsvError> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
     let headers: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
@@ -57,8 +55,8 @@ pub fn parse(
     for record in reader.records() {
         let record = record?;
         let line = record.position().map_or(0, |p| p.line() as usize);
-        if record.as_slice().len() > MAX_LINE {
-            return Err(row_error(line, format!("longer than {MAX_LINE} bytes")));
+        if record.as_slice().len() > max_line {
+            return Err(row_error(line, format!("longer than {max_line} bytes")));
         }
         let mut row = ContactUpsert {
             line: Some(line),
@@ -189,7 +187,7 @@ mod tests {
     fn rows_parse_with_typed_cells_and_errors_name_the_line() {
         let region = Region::parse("ES").unwrap();
         let ok = "external_id,name,email,phone,lifetime_value,vip\n42,Ana,ana@example.com,600 12 34 56,5200,sí\n43,Luis,,,,\n";
-        let rows = parse(ok.as_bytes(), &definitions(), region).unwrap();
+        let rows = parse(ok.as_bytes(), &definitions(), region, 64 * 1024).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].attributes["lifetime_value"], 5200);
         assert_eq!(rows[0].attributes["vip"], true);
@@ -197,14 +195,14 @@ mod tests {
         assert!(rows[1].attributes.is_empty() && rows[1].handles.is_empty());
 
         let bad = "external_id,lifetime_value\n1,10\n2,diez\n";
-        let error = parse(bad.as_bytes(), &definitions(), region).unwrap_err();
+        let error = parse(bad.as_bytes(), &definitions(), region, 64 * 1024).unwrap_err();
         assert_eq!(error.to_string(), "line 3: lifetime_value: \"diez\" is not a number");
         assert!(matches!(
-            parse("external_id,shoe_size\n1,42\n".as_bytes(), &definitions(), region),
+            parse("external_id,shoe_size\n1,42\n".as_bytes(), &definitions(), region, 64 * 1024),
             Err(CsvError::UnknownColumn(c)) if c == "shoe_size"
         ));
         assert!(matches!(
-            parse("name\nAna\n".as_bytes(), &definitions(), region),
+            parse("name\nAna\n".as_bytes(), &definitions(), region, 64 * 1024),
             Err(CsvError::NoExternalId)
         ));
     }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_connectors::email::imap::{ImapConfig, ImapConnection};
+use switchboard_connectors::email::imap::{Fetched, ImapConfig, ImapConnection};
 use switchboard_connectors::email::mime;
 use switchboard_connectors::email::smtp::{SmtpConfig, SmtpSecurity};
 use switchboard_connectors::{ConnectorError, Cursor, EmailAddress};
@@ -180,13 +180,22 @@ async fn sync_mailbox(
             None => 0,
         };
         loop {
-            let messages = connection.fetch_after(last_uid).await?;
+            let limit = hub.settings.limits.imap_message_bytes;
+            let messages = connection.fetch_after(last_uid, limit).await?;
             if messages.is_empty() {
                 break;
             }
             let mut envelopes = Vec::with_capacity(messages.len());
-            for (uid, raw) in &messages {
-                match mime::parse(raw, account.id.0, now(), settings.max_attachment_bytes) {
+            for (uid, fetched) in &messages {
+                let parsed = match fetched {
+                    Fetched::Whole(raw) => mime::parse(raw, account.id.0, now(), settings.max_attachment_bytes),
+                    Fetched::HeaderOnly { header, size } => {
+                        metrics::counter!("switchboard_email_oversized_total").increment(1);
+                        warn!(account = %account.id, uid, size, limit, "mail over the size limit: stored from its header");
+                        mime::parse_oversized(header, *size, limit, account.id.0, now())
+                    }
+                };
+                match parsed {
                     Ok(mut parsed) => {
                         // Bytes first: a crash before the mail is stored leaves only an unused blob.
                         for attachment in &parsed.attachments {

@@ -21,6 +21,7 @@ pub struct Settings {
     pub conversations: ConversationSettings,
     pub auth: AuthSettings,
     pub outbox: OutboxSettings,
+    pub limits: LimitSettings,
     pub automation: AutomationSettings,
     pub log: LogSettings,
 }
@@ -84,6 +85,17 @@ pub struct OutboxSettings {
     pub max_attempts: u32,
     pub base_backoff_ms: u64,
     pub poll_interval_ms: u64,
+}
+
+/// Limits on untrusted input, each enforced where the input enters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub websocket_frame_bytes: usize,
+    pub request_headers: usize,
+    pub search_query_chars: usize,
+    pub csv_line_bytes: usize,
+    pub imap_message_bytes: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -49,6 +49,8 @@ pub struct Application {
     state: AppState,
     indexer: Indexer,
     client: reqwest::Client,
+    /// Tells open sockets the node is shutting down.
+    closing: watch::Sender<bool>,
 }
 
 /// Installs ring as the process's TLS crypto provider (see MACHINE-NOTES: two providers
@@ -103,6 +105,7 @@ impl Application {
             })?;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
         let local_addr = listener.local_addr().ok();
+        let (closing, closing_rx) = watch::channel(false);
         Ok(Self {
             listener,
             state: AppState {
@@ -110,10 +113,12 @@ impl Application {
                 limiter,
                 desks: Default::default(),
                 local_addr,
+                closing: closing_rx,
             },
             hub,
             indexer,
             client,
+            closing,
         })
     }
 
@@ -147,6 +152,13 @@ impl Application {
             tokio::spawn(crate::automation::run(self.hub.clone(), shutdown_rx.clone())),
         ];
         info!(addr = %self.listener.local_addr().map_err(StartupError::Serve)?, "switchboard listening");
+        // On the stop signal: sockets close with "going away" at once, new connections are
+        // refused, and requests in flight finish; then the workers stop (the indexer commits).
+        let closing = self.closing;
+        let stop = async move {
+            stop.await;
+            let _ = closing.send(true);
+        };
         let served = axum::serve(self.listener, app(self.state))
             .with_graceful_shutdown(stop)
             .await;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/me/presence", axum::routing::put(set_presence))
         .route("/agents", get(list_agents).post(create_agent))
         .route("/agents/{id}/inboxes", axum::routing::put(set_inboxes))
+        .route("/auth/me/password", axum::routing::put(change_password))
+        .route("/agents/{id}/password", axum::routing::put(reset_password))
         .route("/api-tokens", post(create_token))
 }
 
@@ -80,6 +82,89 @@ async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> Result
         Json(serde_json::json!({"agent": agent, "csrf_token": csrf})),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// An agent changes their own password from a signed-in session. The current password is
+/// checked under the login limiter (so this is no way around it), and every other session of
+/// the agent ends, its open sockets closing.
+async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(body): Body<PasswordChange>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(session) = principal.session.clone() else {
+        return Err(ApiError::Forbidden(
+            "a password is changed from a signed-in session".into(),
+        ));
+    };
+    let agent = state.hub.store.agent(principal.agent_id).await?;
+    let email = EmailAddress::parse(&agent.email).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let key = email.as_str().to_owned();
+    if !state.limiter.allowed(&key) {
+        return Err(ApiError::TooManyRequests);
+    }
+    let stored = state
+        .hub
+        .store
+        .agent_credentials(&email)
+        .await?
+        .and_then(|(_, hash)| hash);
+    let current = body.current_password;
+    let ok = tokio::task::spawn_blocking(move || stored.is_some_and(|hash| auth::verify_password(&current, &hash)))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !ok {
+        state.limiter.failed(&key);
+        return Err(ApiError::field("current_password", "is wrong"));
+    }
+    state.limiter.succeeded(&key);
+    let ended = store_password(&state, agent.id, body.new_password, Some(&session), "new_password").await?;
+    Ok(Json(serde_json::json!({"sessions_ended": ended})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordReset {
+    password: String,
+}
+
+/// Admin: sets an agent's password; every session of theirs ends.
+async fn reset_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<PasswordReset>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    principal.require(Role::Admin)?;
+    let id = super::parse_id("id", &id)?;
+    let ended = store_password(&state, id, body.password, None, "password").await?;
+    Ok(Json(serde_json::json!({"sessions_ended": ended})))
+}
+
+async fn store_password(
+    state: &AppState,
+    agent: AgentId,
+    password: String,
+    keep: Option<&str>,
+    field: &str,
+) -> Result<u64, ApiError> {
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::field(field, e))?;
+    let ended = state.hub.store.set_password(agent, &hash, keep).await?;
+    state
+        .hub
+        .bus
+        .publish(crate::bus::HubEvent::SessionsEnded { agent_id: agent });
+    Ok(ended)
 }
 
 /// A real argon2id hash, verified against when the email is unknown.

@@ -8,7 +8,7 @@
 //! `message` (the conversation's messages, the visitor's own and the agents' replies, with their
 //! `seq`), `identified`, and `error` (`code`, `message`): a bad frame is answered, never fatal.
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -42,8 +42,6 @@ pub fn router() -> Router<AppState> {
 
 /// Longest chat message, in characters.
 const MAX_TEXT: usize = 10_000;
-/// Largest frame a visitor may send.
-const MAX_FRAME: usize = 64 * 1024;
 
 async fn chat_account(state: &AppState, raw: &str, headers: &HeaderMap) -> Result<ChannelAccount, ApiError> {
     let id: ChannelAccountId = parse_id("account", raw)?;
@@ -101,17 +99,20 @@ async fn socket(
     let account = chat_account(&state, &account, &headers).await?;
     let visitor = verify_visitor(&account, &query.token)
         .ok_or_else(|| ApiError::Unauthorized("the visitor token is not valid for this chat".into()))?;
-    Ok(ws.max_message_size(MAX_FRAME).on_upgrade(move |socket| {
-        Visitor {
-            state,
-            account,
-            visitor,
-            handle: None,
-            conversation: None,
-            last_typing: None,
-        }
-        .serve(socket)
-    }))
+    Ok(ws
+        .max_message_size(state.hub.settings.limits.websocket_frame_bytes)
+        .max_frame_size(state.hub.settings.limits.websocket_frame_bytes)
+        .on_upgrade(move |socket| {
+            Visitor {
+                state,
+                account,
+                visitor,
+                handle: None,
+                conversation: None,
+                last_typing: None,
+            }
+            .serve(socket)
+        }))
 }
 
 #[derive(Deserialize)]
@@ -178,11 +179,22 @@ impl Visitor {
         if outgoing.send(Message::Text(hello.to_string().into())).await.is_err() {
             return;
         }
+        let closing = super::ws::closing(&self.state);
+        tokio::pin!(closing);
         loop {
             let replies: Vec<Value> = tokio::select! {
+                () = &mut closing => {
+                    let _ = outgoing.send(super::ws::close(close_code::AWAY, "the hub is shutting down")).await;
+                    return;
+                }
                 frame = incoming.next() => match frame {
                     Some(Ok(Message::Text(text))) => self.handle_frame(&text).await,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Close(_))) | None => return,
+                    // Over the frame limit, or not WebSocket at all: say so, then hang up.
+                    Some(Err(_)) => {
+                        let _ = outgoing.send(super::ws::close(close_code::SIZE, "unreadable or oversized frame")).await;
+                        return;
+                    }
                     Some(Ok(_)) => vec![error_frame("unsupported", "send JSON text frames")],
                 },
                 event = events.recv() => match event {

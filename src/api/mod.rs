@@ -21,7 +21,7 @@ mod ws;
 use std::sync::Arc;
 
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -43,6 +43,8 @@ pub struct AppState {
     pub desks: Arc<crate::presence::Desks>,
     /// The address this node's listener is bound to (the configured port may be 0).
     pub local_addr: Option<std::net::SocketAddr>,
+    /// Turns true when the node starts shutting down: open sockets close with "going away".
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The whole HTTP application.
@@ -69,11 +71,21 @@ pub fn app(state: AppState) -> Router {
         .merge(chat::router())
         .merge(web::router())
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limit_headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::Internal("the request handler panicked".into()).into_response()
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Refuses a request with more headers than `limits.request_headers` (431).
+async fn limit_headers(State(state): State<AppState>, request: Request, next: axum::middleware::Next) -> Response {
+    let limit = state.hub.settings.limits.request_headers;
+    if request.headers().len() > limit {
+        return ApiError::HeadersTooLarge(format!("a request may carry at most {limit} headers")).into_response();
+    }
+    next.run(request).await
 }
 
 /// Every error an API call can answer with.
@@ -91,6 +103,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("too many attempts; try again later")]
@@ -131,6 +145,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::HeadersTooLarge(_) => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "too_many_headers"),
             Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -41,6 +41,10 @@ async fn search(
     p: Principal,
     Params(q): Params<SearchQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let max_chars = state.hub.settings.limits.search_query_chars;
+    if q.q.chars().count() > max_chars {
+        return Err(ApiError::field("q", format!("must be at most {max_chars} characters")));
+    }
     let limit = page_size(q.limit, 20, 100)? as usize;
     let offset = q.offset.unwrap_or(0);
     if offset > MAX_OFFSET {

@@ -6,7 +6,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -30,7 +30,11 @@ async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&headers, &state.hub.settings.server.public_url)?;
-    Ok(ws.on_upgrade(move |socket| serve(socket, state, principal)))
+    let limit = state.hub.settings.limits.websocket_frame_bytes;
+    Ok(ws
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve(socket, state, principal)))
 }
 
 /// A browser always sends Origin on a WebSocket handshake; it must be the hub's own page.
@@ -77,9 +81,27 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
     state.desks.arrived(&state.hub, agent.id).await;
     let hello = serde_json::json!({"type": "hello", "agent_id": agent.id});
     if outgoing.send(Message::Text(hello.to_string().into())).await.is_ok() {
+        let closing = closing(&state);
+        tokio::pin!(closing);
         let send = async {
             loop {
-                let message = match events.recv().await {
+                let received = tokio::select! {
+                    received = events.recv() => received,
+                    () = &mut closing => {
+                        let _ = outgoing.send(close(close_code::AWAY, "the hub is shutting down")).await;
+                        return;
+                    }
+                };
+                let message = match received {
+                    Ok(HubEvent::SessionsEnded { agent_id }) => {
+                        if agent_id == agent.id && !session_live(&state, &principal).await {
+                            let _ = outgoing
+                                .send(close(close_code::POLICY, "the session has ended; log in again"))
+                                .await;
+                            return;
+                        }
+                        continue;
+                    }
                     Ok(HubEvent::ScreenPop { agent_id, .. }) if agent_id != agent.id => continue,
                     // An agent's own activity comes back to nobody's benefit.
                     Ok(HubEvent::AgentActivity { agent_id, .. }) if agent_id == agent.id => continue,
@@ -145,6 +167,30 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
         }
     }
     state.desks.left(&state.hub, agent.id).await;
+}
+
+/// Completes when the node starts shutting down.
+pub(super) fn closing(state: &AppState) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut closing = state.closing.clone();
+    async move {
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+}
+
+/// A close frame with a code and a reason.
+pub(super) fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(axum::extract::ws::CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// Whether the session the socket was opened with still stands (API tokens have none to end).
+async fn session_live(state: &AppState, principal: &Principal) -> bool {
+    match &principal.session {
+        Some(digest) => state.hub.store.session_live(digest).await.unwrap_or(true),
+        None => true,
+    }
 }
 
 #[cfg(test)]

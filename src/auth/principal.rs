@@ -23,6 +23,8 @@ pub struct Principal {
     pub csrf_token: Option<String>,
     /// The inboxes the caller may see.
     pub scope: Scope,
+    /// The stored digest of the caller's session, for cookie-authenticated callers.
+    pub session: Option<String>,
 }
 
 impl Principal {
@@ -66,12 +68,14 @@ impl FromRequestParts<AppState> for Principal {
                 actor: format!("token:{}", record.id),
                 csrf_token: None,
                 scope: scope_of(state, record.created_by, record.role).await?,
+                session: None,
             });
         }
         let session = session_cookie(&parts.headers)
             .ok_or_else(|| ApiError::Unauthorized("log in or send an API token".into()))?;
+        let digest = crate::auth::secret_digest(&session);
         let record = store
-            .session(&crate::auth::secret_digest(&session))
+            .session(&digest)
             .await?
             .ok_or_else(|| ApiError::Unauthorized("the session has expired; log in again".into()))?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -92,6 +96,7 @@ impl FromRequestParts<AppState> for Principal {
             actor: format!("agent:{}", record.agent.id),
             csrf_token: Some(record.csrf_token),
             scope: scope_of(state, record.agent.id, record.agent.role).await?,
+            session: Some(digest),
         })
     }
 }

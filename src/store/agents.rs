@@ -131,6 +131,41 @@ impl Store {
         .transpose()
     }
 
+    /// Sets an agent's password and ends every session of theirs except `keep` (the digest of
+    /// the session that changed it); returns how many ended.
+    pub async fn set_password(&self, id: AgentId, hash: &str, keep: Option<&str>) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE agents SET password_hash = $1 WHERE id = $2")
+            .bind(hash.to_owned())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("agent"));
+        }
+        let ended = sqlx::query("DELETE FROM sessions WHERE agent_id = $1 AND token_hash <> $2")
+            .bind(id.to_string())
+            .bind(keep.unwrap_or("").to_owned())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        super::events::audit(
+            &mut tx,
+            &format!("agent:{id}"),
+            "password_changed",
+            &format!("agent:{id}"),
+            serde_json::json!({"sessions_ended": ended}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Whether a session (by digest) is still live.
+    pub async fn session_live(&self, token_hash: &str) -> Result<bool, StoreError> {
+        Ok(self.session(token_hash).await?.is_some())
+    }
+
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")

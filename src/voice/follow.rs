@@ -153,7 +153,18 @@ async fn read_new_lines(
     }
     let text = String::from_utf8_lossy(&bytes[..complete]);
     let region = hub.settings.contacts.default_region;
-    match import_asterisk(&hub.ingest_queue, &hub.store, account, region, &text, at.line + 1).await {
+    let max_line = hub.settings.limits.csv_line_bytes;
+    match import_asterisk(
+        &hub.ingest_queue,
+        &hub.store,
+        account,
+        region,
+        &text,
+        at.line + 1,
+        max_line,
+    )
+    .await
+    {
         Ok(report) => {
             for problem in &report.errors {
                 warn!(account = %account.id, file = %path.display(), line = problem.line, reason = %problem.reason, "cdr line not imported");

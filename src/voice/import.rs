@@ -52,6 +52,7 @@ pub async fn import_asterisk(
     region: Region,
     content: &str,
     first_line: usize,
+    max_line: usize,
 ) -> Result<ImportReport, SettingsError> {
     let settings = VoiceSettings::of(account)?;
     let offset = settings.offset()?;
@@ -65,6 +66,13 @@ pub async fn import_asterisk(
             continue;
         }
         report.lines += 1;
+        if line.len() > max_line {
+            report.errors.push(LineProblem {
+                line: line_no,
+                reason: format!("longer than {max_line} bytes"),
+            });
+            continue;
+        }
         let parsed = asterisk::parse_line(line, offset).map(|call| call_envelope(account, &settings, region, call));
         match parsed {
             Ok(Ok(envelope)) => {

@@ -125,8 +125,14 @@ async fn attributes_are_typed_and_a_crm_upsert_is_idempotent(backend: Backend) {
 
 /// Runs the real `switchboard` binary on the app's database.
 async fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
+    cli_with(app, args, &[]).await
+}
+
+/// Runs the `switchboard` command on the test hub's store, with extra environment settings.
+pub(crate) async fn cli_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
+        .envs(env.iter().copied())
         .env("SWITCHBOARD__DATABASE__URL", app.settings.database.url())
         .env("SWITCHBOARD__INDEX__PATH", app.dir.path().join("cli-index"))
         .env("SWITCHBOARD__CONTACTS__DEFAULT_REGION", "ES")

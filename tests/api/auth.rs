@@ -11,6 +11,7 @@ on_both_stores!(
     a_session_needs_its_csrf_token_to_change_anything,
     repeated_wrong_passwords_lock_the_account_for_a_while,
     only_admins_create_accounts_agents_and_tokens,
+    a_password_change_ends_every_other_session_and_closes_its_sockets,
 );
 
 async fn unauthenticated_calls_are_refused(backend: Backend) {
@@ -143,4 +144,98 @@ async fn only_admins_create_accounts_agents_and_tokens(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "emails are unique whatever their case");
+}
+
+async fn a_password_change_ends_every_other_session_and_closes_its_sockets(backend: Backend) {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let app = spawn_app(backend).await;
+    let (status, agent) = app
+        .post(
+            "/api/v1/agents",
+            json!({"email": "nora@example.com", "name": "Nora", "role": "agent", "password": "nora-password-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Nora is signed in on her laptop and on a shared computer, where a console is open.
+    let laptop = app.login("nora@example.com", "nora-password-1").await;
+    let shared_cookie = app.session_cookie("nora@example.com", "nora-password-1").await;
+    let mut shared_socket = app.agent_socket(&shared_cookie, None).await.unwrap();
+    let shared_get = || {
+        app.http
+            .get(format!("{}/api/v1/auth/me", app.base))
+            .header("cookie", &shared_cookie)
+            .send()
+    };
+    assert_eq!(shared_get().await.unwrap().status(), StatusCode::OK);
+
+    // A wrong current password changes nothing.
+    let (status, body) = laptop
+        .put(
+            "/api/v1/auth/me/password",
+            json!({"current_password": "guess-1234", "new_password": "nora-password-2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "current_password");
+    assert_eq!(shared_get().await.unwrap().status(), StatusCode::OK);
+    // An API token cannot change a password.
+    let (status, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/auth/me/password",
+            Some(json!({"current_password": ADMIN_PASSWORD, "new_password": "another-password-1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, body) = laptop
+        .put(
+            "/api/v1/auth/me/password",
+            json!({"current_password": "nora-password-1", "new_password": "nora-password-2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sessions_ended"], 1);
+    // The laptop goes on; the shared computer is signed out and its console told so.
+    assert_eq!(laptop.get("/api/v1/auth/me").await.0, StatusCode::OK);
+    assert_eq!(shared_get().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let closed = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), shared_socket.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| f.code),
+            Ok(Some(Ok(_))) => continue,
+            _ => break None,
+        }
+    };
+    assert_eq!(closed, Some(CloseCode::Policy));
+    // The old password no longer signs in; the new one does.
+    let old = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"email": "nora@example.com", "password": "nora-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    app.login("nora@example.com", "nora-password-2").await;
+
+    // An admin's reset ends every session, the laptop's too.
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/agents/{}/password", agent["id"].as_str().unwrap()),
+            Some(json!({"password": "nora-password-3"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(laptop.get("/api/v1/auth/me").await.0, StatusCode::UNAUTHORIZED);
+    let (status, _) = laptop
+        .put(
+            &format!("/api/v1/agents/{}/password", agent["id"].as_str().unwrap()),
+            json!({"password": "x-password-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -318,6 +318,18 @@ impl Session {
             .unwrap();
         read(response).await
     }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
 }
 
 async fn read(response: reqwest::Response) -> (StatusCode, Value) {

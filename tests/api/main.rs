@@ -20,6 +20,7 @@ mod email;
 mod fake_twilio;
 mod inbox;
 mod ingest;
+mod limits;
 mod metrics;
 mod operations;
 mod search;

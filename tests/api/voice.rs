@@ -23,7 +23,7 @@ on_both_stores!(
 /// A CDR line as Asterisk's cdr_csv writes it (18 columns: with uniqueid and userfield);
 /// `times` are (start, answer, end) with an empty answer for an unanswered call, `secs` are
 /// (duration, billsec).
-fn cdr(
+pub(crate) fn cdr(
     src: &str,
     dst: &str,
     clid: &str,

@@ -12,6 +12,13 @@ use tokio::net::TcpStream;
 
 use crate::ConnectorError;
 
+/// A fetched message: whole, or only its header when it is over the size limit.
+#[derive(Debug, Clone)]
+pub enum Fetched {
+    Whole(Vec<u8>),
+    HeaderOnly { header: Vec<u8>, size: u32 },
+}
+
 /// Any byte stream an IMAP session can run over.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
@@ -117,26 +124,62 @@ impl ImapConnection {
         })
     }
 
-    /// The raw messages with a UID above `after`, oldest first, at most [`FETCH_BATCH`].
-    pub async fn fetch_after(&mut self, after: u32) -> Result<Vec<(u32, Vec<u8>)>, ConnectorError> {
+    /// The messages with a UID above `after`, oldest first, at most [`FETCH_BATCH`]. Sizes are
+    /// asked first: a message over `max_bytes` is fetched as its header only, never whole.
+    pub async fn fetch_after(&mut self, after: u32, max_bytes: u32) -> Result<Vec<(u32, Fetched)>, ConnectorError> {
         let first = after.saturating_add(1);
         let last = first.saturating_add(FETCH_BATCH - 1);
-        let fetches = self
-            .session
-            .uid_fetch(format!("{first}:{last}"), "(UID BODY.PEEK[])")
-            .await
-            .map_err(|e| transport("fetch", e))?;
-        let all: Vec<_> = tokio::time::timeout(TIMEOUT, fetches.try_collect())
-            .await
-            .map_err(|e| transport("fetch", e))?
-            .map_err(|e| transport("fetch", e))?;
-        let mut messages: Vec<(u32, Vec<u8>)> = all
+        let sizes = self.fetch(&format!("{first}:{last}"), "(UID RFC822.SIZE)").await?;
+        // `n:m` may answer with the last message even when it is below n (RFC 3501 §6.4.8).
+        let sizes: Vec<(u32, u32)> = sizes
             .iter()
-            // `n:m` may answer with the last message even when it is below n (RFC 3501 §6.4.8).
-            .filter_map(|f| Some((f.uid.filter(|uid| *uid > after)?, f.body()?.to_vec())))
+            .filter_map(|f| Some((f.uid.filter(|uid| *uid > after)?, f.size.unwrap_or(0))))
             .collect();
+        let set = |big: bool| {
+            sizes
+                .iter()
+                .filter(|(_, size)| (*size > max_bytes) == big)
+                .map(|(uid, _)| uid.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut messages = Vec::with_capacity(sizes.len());
+        let whole = set(false);
+        if !whole.is_empty() {
+            for f in self.fetch(&whole, "(UID BODY.PEEK[])").await? {
+                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                    messages.push((uid, Fetched::Whole(body.to_vec())));
+                }
+            }
+        }
+        let oversized = set(true);
+        if !oversized.is_empty() {
+            for f in self.fetch(&oversized, "(UID RFC822.SIZE BODY.PEEK[HEADER])").await? {
+                if let (Some(uid), Some(header)) = (f.uid, f.header()) {
+                    messages.push((
+                        uid,
+                        Fetched::HeaderOnly {
+                            header: header.to_vec(),
+                            size: f.size.unwrap_or(0),
+                        },
+                    ));
+                }
+            }
+        }
         messages.sort_by_key(|(uid, _)| *uid);
         Ok(messages)
+    }
+
+    async fn fetch(&mut self, set: &str, items: &str) -> Result<Vec<async_imap::types::Fetch>, ConnectorError> {
+        let fetches = self
+            .session
+            .uid_fetch(set, items)
+            .await
+            .map_err(|e| transport("fetch", e))?;
+        tokio::time::timeout(TIMEOUT, fetches.try_collect())
+            .await
+            .map_err(|e| transport("fetch", e))?
+            .map_err(|e| transport("fetch", e))
     }
 
     /// Waits up to `wait` for the mailbox to change: with IDLE when offered, else by sleeping.

@@ -60,6 +60,31 @@ fn with_readable_headers(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(fixed)
 }
 
+/// A message over the size limit, from its header alone: sender, date, subject and threading,
+/// with a note in place of the body, so an agent sees that it arrived and where it is.
+pub fn parse_oversized(
+    header: &[u8],
+    size: u32,
+    limit: u32,
+    channel_account_id: Uuid,
+    received_at: OffsetDateTime,
+) -> Result<ParsedEmail, MimeError> {
+    let mut raw = header.to_vec();
+    if !raw.ends_with(b"\r\n\r\n") && !raw.ends_with(b"\n\n") {
+        raw.extend_from_slice(b"\r\n");
+    }
+    let mut parsed = parse(&raw, channel_account_id, received_at, 0)?;
+    parsed.attachments.clear();
+    let envelope = &mut parsed.envelope;
+    envelope.attachments.clear();
+    envelope.content.html = None;
+    envelope.content.text = Some(format!(
+        "This message is {size} bytes, over the hub's limit of {limit} bytes, and was left unread in the mailbox."
+    ));
+    envelope.details["oversized"] = serde_json::json!({"size": size, "limit": limit});
+    Ok(parsed)
+}
+
 /// Whether a machine sent the message (an auto-reply, a bounce, a list): RFC 3834's
 /// `Auto-Submitted` other than `no`, or the older `Precedence` and `X-Autoreply` conventions.
 /// Nothing automatic may answer it, or two auto-responders would answer each other for ever.
@@ -247,6 +272,19 @@ MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
             env.content.html.as_deref().unwrap().contains("<b>sin</b>"),
             "raw HTML is kept for the hub to sanitise"
         );
+    }
+
+    #[test]
+    fn an_oversized_mail_keeps_its_header_and_says_where_it_is() {
+        let header = b"From: Ana <ana@example.es>\r\nSubject: Planos\r\nMessage-ID: <big-1@example.es>\r\n\
+Content-Type: multipart/mixed; boundary=x\r\n\r\n";
+        let email = parse_oversized(header, 80_000_000, 52_428_800, Uuid::nil(), OffsetDateTime::now_utc()).unwrap();
+        let env = email.envelope;
+        assert_eq!(env.external_id, "<big-1@example.es>");
+        assert_eq!(env.content.subject.as_deref(), Some("Planos"));
+        assert!(env.content.text.unwrap().contains("80000000 bytes"));
+        assert_eq!(env.details["oversized"]["limit"], 52_428_800);
+        assert!(env.attachments.is_empty());
     }
 
     #[test]

@@ -119,6 +119,7 @@ async fn import_file(
             region,
             &text,
             next_line,
+            bench.hub.settings.limits.csv_line_bytes,
         )
         .await
         .context("importing Master.csv")?;
