@@ -26,6 +26,8 @@ pub mod clock;
 pub mod contacts_csv;
 /// Typed ids, enums and records of the domain.
 pub mod domain;
+/// Outgoing HTTP to admin-configured URLs: resolved, checked against private ranges, pinned.
+pub mod egress;
 /// Email accounts: settings and the IMAP pollers.
 pub mod email;
 /// The hub's services in one handle.

@@ -38,8 +38,11 @@ pub async fn run(hub: Hub, client: reqwest::Client, mut shutdown: watch::Receive
 
 async fn deliver(hub: &Hub, client: &reqwest::Client, job: crate::store::OutboxJob) {
     let outcome = match hub.store.channel_account(job.channel_account_id).await {
-        Ok(account) => match channels::sender(&account, client, &hub.settings.server.public_url) {
-            Ok(sender) => sender.send(&job.message).await,
+        Ok(account) => match egress_client(hub, &account, client).await {
+            Ok(client) => match channels::sender(&account, &client, &hub.settings.server.public_url) {
+                Ok(sender) => sender.send(&job.message).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         },
         Err(e) => Err(ConnectorError::Invalid(format!("channel account: {e}"))),
@@ -72,6 +75,33 @@ async fn deliver(hub: &Hub, client: &reqwest::Client, job: crate::store::OutboxJ
         // The lease expires and the delivery is tried again: at least once, never lost.
         Err(error) => warn!(outbox = %job.id, %error, "could not record delivery outcome"),
     }
+}
+
+/// The client to deliver through: for an API inbox, whose webhook URL an admin typed, one
+/// checked against private addresses and pinned ([`crate::egress`]); the shared one otherwise.
+async fn egress_client(
+    hub: &Hub,
+    account: &ChannelAccount,
+    client: &reqwest::Client,
+) -> Result<reqwest::Client, ConnectorError> {
+    let url = match account.kind {
+        ChannelKind::Api => account.settings.get("webhook_url").and_then(|u| u.as_str()),
+        _ => None,
+    };
+    let Some(url) = url else {
+        return Ok(client.clone());
+    };
+    let url = reqwest::Url::parse(url).map_err(|e| ConnectorError::Invalid(format!("webhook url: {e}")))?;
+    crate::egress::client_for(
+        &url,
+        hub.settings.egress.allow_private_addresses,
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|e| match e.is_retryable() {
+        true => ConnectorError::Transport(e.to_string()),
+        false => ConnectorError::Invalid(e.to_string()),
+    })
 }
 
 /// `base * 2^(attempt-1)`, capped at one hour.

@@ -22,6 +22,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub outbox: OutboxSettings,
     pub limits: LimitSettings,
+    pub egress: EgressSettings,
     pub automation: AutomationSettings,
     pub log: LogSettings,
 }
@@ -87,6 +88,13 @@ pub struct OutboxSettings {
     pub poll_interval_ms: u64,
 }
 
+/// Outgoing HTTP to admin-configured URLs (see `egress`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressSettings {
+    pub allow_private_addresses: bool,
+}
+
 /// Limits on untrusted input, each enforced where the input enters.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +111,6 @@ pub struct LimitSettings {
 pub struct AutomationSettings {
     pub call_settle_seconds: u64,
     pub sweep_interval_seconds: u64,
-    pub webhook_allow_private: bool,
     pub webhook_max_attempts: u32,
     pub webhook_timeout_seconds: u64,
     pub base_backoff_ms: u64,

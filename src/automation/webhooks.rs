@@ -1,10 +1,7 @@
 //! Outgoing webhooks: each delivery is sent at least once, with a stable
 //! `X-Switchboard-Delivery` id the receiver deduplicates on, an HMAC-SHA256 signature of the
-//! body when the trigger has a secret, and never to a loopback, private or link-local address
-//! unless the configuration allows it (the address is checked after resolving, and the
-//! connection pinned to the checked address, so DNS cannot swap it in between).
+//! body when the trigger has a secret, and only to public addresses ([`crate::egress`]).
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -80,30 +77,16 @@ async fn deliver(hub: &Hub, job: WebhookJob) {
 async fn send(hub: &Hub, job: &WebhookJob) -> Result<(), Failure> {
     let settings = &hub.settings.automation;
     let url = reqwest::Url::parse(&job.url).map_err(|e| permanent(format!("bad url: {e}")))?;
-    let host = url.host_str().ok_or_else(|| permanent("url has no host"))?.to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let lookup = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((lookup.as_str(), port))
-        .await
-        .map_err(|e| Failure {
-            reason: format!("cannot resolve {host}: {e}"),
-            retryable: true,
-        })?
-        .collect();
-    if !settings.webhook_allow_private
-        && let Some(addr) = addrs.iter().find(|a| !is_public(a.ip()))
-    {
-        return Err(permanent(format!(
-            "refused: {host} resolves to {}, a loopback, private or link-local address",
-            addr.ip()
-        )));
-    }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(settings.webhook_timeout_seconds))
-        .redirect(reqwest::redirect::Policy::none())
-        .resolve_to_addrs(&lookup, &addrs)
-        .build()
-        .map_err(|e| permanent(format!("http client: {e}")))?;
+    let client = crate::egress::client_for(
+        &url,
+        hub.settings.egress.allow_private_addresses,
+        Duration::from_secs(settings.webhook_timeout_seconds),
+    )
+    .await
+    .map_err(|e| Failure {
+        retryable: e.is_retryable(),
+        reason: e.to_string(),
+    })?;
     let mut request = client
         .post(url)
         .header("content-type", "application/json")
@@ -134,61 +117,9 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Whether an address is on the public internet: not loopback, private, link-local,
-/// shared (CGNAT), unspecified, multicast or broadcast; IPv4-mapped IPv6 judged as IPv4.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || (a == 100 && (64..128).contains(&b))
-                || a == 0)
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80)
-            }
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_public_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-    }
 
     #[test]
     fn the_signature_is_hmac_sha256_of_the_body() {

@@ -250,6 +250,49 @@ async fn every_route_answers_each_role_as_the_matrix_says(backend: Backend) {
             Some(json!({"email": "x@example.com", "name": "x", "role": "admin", "password": "password-123456"})),
             [No(403), No(403), No(403), Ok, No(401)],
         ),
+        // Mass assignment: a field the route does not take is refused, not ignored (from the
+        // body alone, before the id is looked at, so the answer tells nothing about the id).
+        (
+            Method::PATCH,
+            format!("/api/v1/contacts/{}", b.contact),
+            Some(json!({"name": "x", "merged_into": a.contact})),
+            [No(422), No(422), No(422), No(422), No(401)],
+        ),
+        (Method::GET, "/api/v1/segments".into(), None, everyone),
+        (
+            Method::POST,
+            "/api/v1/segments".into(),
+            Some(json!({"name": "frequent", "rule": {"activity": "inbound", "days": 7, "op": "gt", "value": 3}})),
+            admins,
+        ),
+        (
+            Method::POST,
+            "/api/v1/segments/preview".into(),
+            Some(json!({"rule": {"activity": "inbound", "days": 7, "op": "gt", "value": 3}})),
+            supervisors,
+        ),
+        (Method::POST, "/api/v1/automation/sweep".into(), Some(json!({})), admins),
+        (Method::GET, "/api/v1/triggers".into(), None, admins),
+        (
+            Method::POST,
+            "/api/v1/triggers".into(),
+            Some(
+                json!({"name": "t", "event": "conversation_resolved", "actions": [{"type": "add_label", "label": "done"}]}),
+            ),
+            admins,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/agents/{}/password", "01a20768-0000-7000-8000-000000000000"),
+            Some(json!({"password": "password-123456"})),
+            [No(403), No(403), No(403), No(404), No(401)],
+        ),
+        (
+            Method::PUT,
+            "/api/v1/auth/me/password".into(),
+            Some(json!({"current_password": "not-the-password", "new_password": "password-123456"})),
+            [No(422), No(422), No(422), No(403), No(401)],
+        ),
     ];
     let mut failures = Vec::new();
     for (method, path, body, expected) in &rows {

@@ -371,8 +371,8 @@ async fn a_third_missed_call_assigns_and_calls_the_webhook_exactly_once_across_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_webhook_to_a_private_address_is_refused_unless_allowed() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.automation.webhook_allow_private = false).await;
+async fn webhooks_to_a_private_address_are_refused_unless_allowed() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.egress.allow_private_addresses = false).await;
     let crm = app.api_account("crm").await;
     let receiver = Receiver::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -399,6 +399,40 @@ async fn a_webhook_to_a_private_address_is_refused_unless_allowed() {
         .as_str()
         .unwrap_or_default();
     assert!(error.contains("loopback, private or link-local"), "{activity}");
+
+    // An API inbox whose webhook an admin pointed at the same address: the reply fails for good.
+    let (status, inbox) = app
+        .post(
+            "/api/v1/channel-accounts",
+            json!({"kind": "api", "name": "erp", "settings": {"webhook_url": format!("http://localhost:{port}/hooks/callback")}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let (_, pushed) = app
+        .push(json!({"channel_account_id": inbox["id"], "external_id": "e-1", "contact": {"email": "eva@example.es"}, "text": "Hola"}))
+        .await;
+    let conversation = pushed["interaction"]["conversation_id"].as_str().unwrap();
+    let (status, reply) = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/replies"),
+            json!({"text": "Buenos días"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let read = until(
+        &app,
+        &format!("/api/v1/interactions/{}", reply["id"].as_str().unwrap()),
+        Duration::from_secs(10),
+        |r| r["delivery"]["status"] == "failed",
+    )
+    .await;
+    assert!(
+        read["delivery"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("loopback, private or link-local"),
+        "{read}"
+    );
     assert!(receiver.requests().is_empty(), "nothing reached the private address");
 }
 

@@ -561,3 +561,87 @@ async fn segment_badges_and_the_reason_for_a_priority_show_in_the_console() {
     browser.wait_text("lucia", "#priority-reason", "Why: segment VIP").await;
     browser.wait_text("lucia", "ul.segments .segment", "VIP").await;
 }
+
+/// Markup a customer could type into every field the console shows, each with a script that
+/// would open a dialog if it ran. The console shows it all as text (or sanitised, in a sandboxed
+/// frame), and the browser records no dialog from the page or any frame in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_typed_by_customers_runs_no_script_in_the_console() {
+    const NAME: &str = "<img src=x onerror=alert('name')>";
+    const SUBJECT: &str = "<svg onload=alert('subject')>";
+    const FILE: &str = "\"><img src=x onerror=alert('file')>.pdf";
+    const CHAT: &str = "<img src=x onerror=alert('chat')><script>alert('chat2')</script>";
+    let app = spawn_app(Backend::Sqlite).await;
+    let form = app.api_account("web-form").await;
+    let chat = chat_account(&app, json!({})).await;
+    agent(&app, LUCIA, "Lucia", "201").await;
+    let html = "<p>Hola</p><script>alert('html')</script><img src=x onerror=alert('img')>\
+                <a href=\"javascript:alert('link')\">enlace</a><svg><script>alert('svg')</script></svg>\
+                <iframe srcdoc=\"<script>parent.alert('srcdoc')</script>\"></iframe>\
+                <form action=\"javascript:alert('form')\"><button>Enviar</button></form>";
+    let (status, body) = app
+        .push(json!({"channel_account_id": form, "external_id": "xss-1",
+            "contact": {"email": "eve@cliente.test", "name": NAME},
+            "subject": SUBJECT, "text": "<script>alert('text')</script>", "html": html,
+            "attachments": [{"name": FILE, "content_type": "text/html", "size": 10}]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, visitor) = session(&app, &chat, None).await;
+    let mut visitor = connect(&app, &chat, visitor["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(
+        &mut visitor,
+        json!({"type": "identify", "name": "<b onmouseover=alert('visitor')>Eve</b>", "email": "eve2@cliente.test"}),
+    )
+    .await;
+    next_of(&mut visitor, "identified").await;
+    send(
+        &mut visitor,
+        json!({"type": "message", "client_id": "x-1", "text": CHAT}),
+    )
+    .await;
+    next_of(&mut visitor, "ack").await;
+
+    let mut browser = Chromium::start("xss").await;
+    browser.log_in("lucia", &app.base, LUCIA.0, LUCIA.1).await;
+    browser
+        .run(
+            "lucia",
+            "waitCount",
+            json!({"selector": ".conversations li[data-channel]", "count": 2, "timeout": 30000}),
+        )
+        .await;
+    // Shown as the text it is, not dropped.
+    assert!(
+        browser
+            .texts("lucia", ".conversations li .who")
+            .await
+            .contains(&NAME.to_owned())
+    );
+    for channel in ["api", "chat"] {
+        browser
+            .click("lucia", &format!(".conversations li[data-channel={channel}] a"))
+            .await;
+        browser
+            .run(
+                "lucia",
+                "waitCount",
+                json!({"selector": "#contact-title", "count": 1, "timeout": 30000}),
+            )
+            .await;
+    }
+    browser.click("lucia", ".conversations li[data-channel=api] a").await;
+    browser.wait_text("lucia", "main", FILE).await;
+    browser.wait_text("lucia", "#contact-title", NAME).await;
+    browser
+        .run(
+            "lucia",
+            "evaluate",
+            json!({"body": "location.hash = '#/search/hola'; return true;"}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let dialogs: Vec<String> = serde_json::from_value(browser.run("lucia", "dialogs", json!({})).await).unwrap();
+    assert!(dialogs.is_empty(), "a script ran: {dialogs:?}");
+}

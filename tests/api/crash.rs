@@ -40,6 +40,7 @@ impl Hub {
             .env("SWITCHBOARD__INDEX__PATH", self.dir.join("index"))
             .env("SWITCHBOARD__AUTH__INITIAL_ADMIN_PASSWORD", PASSWORD)
             .env("SWITCHBOARD__OUTBOX__BASE_BACKOFF_MS", "50")
+            .env("SWITCHBOARD__EGRESS__ALLOW_PRIVATE_ADDRESSES", "true")
             .env("SWITCHBOARD__LOG__LEVEL", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -85,8 +85,8 @@ async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
     settings.automation.call_settle_seconds = 1;
     settings.automation.base_backoff_ms = 50;
     settings.automation.webhook_max_attempts = 30;
-    // Test receivers listen on loopback; the SSRF test turns this off again.
-    settings.automation.webhook_allow_private = true;
+    // Test receivers listen on loopback; the SSRF tests turn this off again.
+    settings.egress.allow_private_addresses = true;
     settings
 }
 

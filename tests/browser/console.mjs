@@ -16,6 +16,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 const pages = new Map();
+const dialogs = new Map();
 const TIMEOUT = 30000;
 
 function locate(page, c) {
@@ -30,6 +31,13 @@ const ops = {
     const page = await context.newPage();
     page.on("console", (m) => console.error(`[${c.page}] console ${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => console.error(`[${c.page}] page error: ${e.message}`));
+    // Any alert, confirm or prompt, from the page or any frame in it: an injected script ran.
+    const seen = [];
+    page.on("dialog", async (d) => {
+      seen.push(`${d.type()}: ${d.message()}`);
+      await d.dismiss().catch(() => {});
+    });
+    dialogs.set(c.page, seen);
     pages.set(c.page, page);
     await page.goto(c.url);
   },
@@ -84,6 +92,10 @@ const ops = {
     const [download] = await Promise.all([page.waitForEvent("download", { timeout: TIMEOUT }), locate(page, c).click({ timeout: TIMEOUT })]);
     const { readFile } = await import("node:fs/promises");
     return { name: download.suggestedFilename(), text: await readFile(await download.path(), "utf8") };
+  },
+  /** Every dialog the page has opened so far. */
+  async dialogs(c) {
+    return dialogs.get(c.page) ?? [];
   },
   async viewport(c, page) {
     await page.setViewportSize({ width: c.width, height: c.height });
