@@ -115,4 +115,8 @@ fi
 
 status=0
 cargo nextest run --workspace --no-fail-fast "$@" || status=$?
+# The whole suite (no filter given) also fuzzes every parser of untrusted input briefly.
+if [[ $# -eq 0 ]]; then
+    bash scripts/fuzz.sh "${SWITCHBOARD_FUZZ_SECONDS:-10}" || status=$?
+fi
 exit "$status"

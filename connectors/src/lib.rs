@@ -7,12 +7,16 @@
 /// Parsed handles that identify a person on a channel: email addresses, E.164 phone numbers,
 /// chat visitor ids and external system ids.
 pub mod address;
+/// Web chat: the frames a visitor's widget sends over its socket.
+pub mod chat;
 /// Email: MIME parsing, IMAP fetching and IDLE, SMTP sending with threading headers.
 pub mod email;
 /// The channel-neutral envelope every connector produces, and the outbound message it consumes.
 pub mod envelope;
 /// Errors a connector reports, each saying whether a retry may succeed.
 pub mod error;
+/// The search query language's syntax (the hub builds index queries from its clauses).
+pub mod query;
 /// SMS: Twilio's webhooks, signatures and REST API; a generic signed JSON format.
 pub mod sms;
 /// Phone calls: Asterisk and FreeSWITCH CDRs, Twilio call callbacks, one call model.

@@ -26,6 +26,7 @@ use crate::bus::{Activity, HubEvent};
 use crate::chat::{ChatSettings, verify_visitor, visitor_token};
 use crate::domain::*;
 use crate::store::{ContactPatch, StoreError};
+use switchboard_connectors::chat::VisitorFrame as Frame;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -113,25 +114,6 @@ async fn socket(
             }
             .serve(socket)
         }))
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum Frame {
-    Message {
-        client_id: String,
-        text: String,
-    },
-    Resume {
-        after_seq: i64,
-    },
-    Identify {
-        name: Option<String>,
-        email: Option<String>,
-        phone: Option<String>,
-    },
-    /// The visitor is typing; agents on the conversation see it.
-    Typing,
 }
 
 struct Visitor {
@@ -241,7 +223,7 @@ impl Visitor {
     }
 
     async fn handle_frame(&mut self, text: &str) -> Vec<Value> {
-        let frame: Frame = match serde_json::from_str(text) {
+        let frame = match Frame::parse(text) {
             Ok(frame) => frame,
             Err(e) => return vec![error_frame("invalid_frame", e)],
         };
