@@ -65,6 +65,14 @@ pub enum ImportCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Import an mbox file into an email inbox; importing it again adds nothing. Mail the
+    /// inbox itself sent is imported as outbound.
+    Mbox {
+        /// The email channel account the mail belongs to.
+        #[arg(long)]
+        account: String,
+        file: PathBuf,
+    },
     /// Import an Asterisk cdr_csv file (Master.csv); importing it again adds nothing.
     AsteriskCdr {
         /// The voice channel account the calls belong to.
@@ -186,6 +194,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             store.close().await;
             println!("exported {count} contacts to {}", file.display());
         }
+        Command::Import(ImportCommand::Mbox { account, file }) => import_mbox_file(&settings, &account, &file).await?,
         Command::Import(ImportCommand::AsteriskCdr { account, file }) => {
             import_asterisk_file(&settings, &account, &file).await?
         }
@@ -231,6 +240,58 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
     }
+    Ok(())
+}
+
+async fn import_mbox_file(settings: &Settings, account: &str, file: &std::path::Path) -> Result<(), CliError> {
+    let account_id: crate::domain::ChannelAccountId = account
+        .parse()
+        .map_err(|_| CliError::Invalid(format!("--account: {account:?} is not an id")))?;
+    let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
+    let account = store.channel_account(account_id).await?;
+    if account.kind != crate::domain::ChannelKind::Email {
+        return Err(CliError::Invalid(format!(
+            "--account: {} is a {} account, not email",
+            account.id, account.kind
+        )));
+    }
+    let input = std::fs::File::open(file).map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let (writer, queue) = crate::ingest::IngestWriter::new(
+        store.clone(),
+        time::Duration::hours(settings.conversations.reopen_window_hours as i64),
+    );
+    let writer = tokio::spawn(writer.run());
+    let progress = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}")
+            .expect("a valid template"),
+    );
+    let started = std::time::Instant::now();
+    let report = crate::email::import_mbox(
+        &queue,
+        &store,
+        &account,
+        std::io::BufReader::new(input),
+        settings.limits.imap_message_bytes as usize,
+        |bytes| progress.inc(bytes as u64),
+    )
+    .await
+    .map_err(|e| CliError::Invalid(e.to_string()))?;
+    progress.finish_and_clear();
+    drop(queue);
+    let _ = writer.await;
+    store.close().await;
+    for (position, reason) in &report.errors {
+        eprintln!("message {position}: {reason}");
+    }
+    println!(
+        "{} messages in {:.1} s: {} imported, {} already there, {} errors",
+        report.messages,
+        started.elapsed().as_secs_f64(),
+        report.imported,
+        report.duplicates,
+        report.errors.len()
+    );
     Ok(())
 }
 

@@ -242,3 +242,116 @@ async fn sync_mailbox(
             .await?;
     }
 }
+
+/// What an mbox import did.
+#[derive(Debug, Default)]
+pub struct MboxReport {
+    pub messages: usize,
+    pub imported: usize,
+    pub duplicates: usize,
+    /// Messages not imported, by their position in the file (1-based), and why.
+    pub errors: Vec<(usize, String)>,
+}
+
+/// Messages handed to the ingest path at a time.
+const MBOX_BATCH: usize = 200;
+
+/// Imports every message of an mbox into an email inbox, as if fetched over IMAP. The external
+/// id is the Message-ID (or the content's hash), so importing the same file again stores
+/// nothing new. Mail the inbox itself sent (From is the inbox's address) is imported as an
+/// outbound message to its first recipient.
+pub async fn import_mbox(
+    queue: &crate::ingest::IngestQueue,
+    store: &crate::store::Store,
+    account: &ChannelAccount,
+    reader: impl std::io::BufRead,
+    max_message_bytes: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<MboxReport, SettingsError> {
+    use switchboard_connectors::{Direction, Handle};
+
+    let settings = EmailSettings::of(account)?;
+    let mut report = MboxReport::default();
+    let mut batch = Vec::with_capacity(MBOX_BATCH);
+    for (index, raw) in switchboard_connectors::email::mbox::messages(reader).enumerate() {
+        let position = index + 1;
+        report.messages += 1;
+        let raw = match raw {
+            Ok(raw) if raw.len() <= max_message_bytes => raw,
+            Ok(raw) => {
+                report.errors.push((
+                    position,
+                    format!("{} bytes, over the limit of {max_message_bytes}", raw.len()),
+                ));
+                continue;
+            }
+            Err(e) => {
+                report.errors.push((position, format!("unreadable: {e}")));
+                break;
+            }
+        };
+        progress(raw.len());
+        let mut parsed = match mime::parse(&raw, account.id.0, now(), settings.max_attachment_bytes) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                report.errors.push((position, e.to_string()));
+                continue;
+            }
+        };
+        if parsed.envelope.contact == Handle::Email(settings.address.clone()) {
+            let recipient = parsed.envelope.details["to"][0]
+                .as_str()
+                .and_then(|to| EmailAddress::parse(to).ok());
+            match recipient {
+                Some(to) => {
+                    parsed.envelope.direction = Direction::Outbound;
+                    parsed.envelope.contact = Handle::Email(to);
+                    parsed.envelope.contact_name = None;
+                    parsed.envelope.needs_reply = false;
+                }
+                None => {
+                    report.errors.push((position, "sent by this inbox to nobody".into()));
+                    continue;
+                }
+            }
+        }
+        // Bytes first, as the IMAP poller does: a failure leaves the message out, to import again.
+        let mut stored = true;
+        for attachment in &parsed.attachments {
+            if let (Some(bytes), Some(hash)) = (&attachment.bytes, &attachment.meta.sha256)
+                && let Err(e) = store.put_blob(hash, &attachment.meta.content_type, bytes).await
+            {
+                report.errors.push((position, format!("storing an attachment: {e}")));
+                stored = false;
+                break;
+            }
+        }
+        if stored {
+            batch.push((position, parsed.envelope));
+        }
+        if batch.len() == MBOX_BATCH {
+            ingest_batch(queue, store, &mut batch, &mut report).await;
+        }
+    }
+    ingest_batch(queue, store, &mut batch, &mut report).await;
+    Ok(report)
+}
+
+async fn ingest_batch(
+    queue: &crate::ingest::IngestQueue,
+    store: &crate::store::Store,
+    batch: &mut Vec<(usize, switchboard_connectors::InboundEnvelope)>,
+    report: &mut MboxReport,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let (positions, envelopes): (Vec<usize>, Vec<_>) = std::mem::take(batch).into_iter().unzip();
+    for (position, outcome) in positions.into_iter().zip(queue.ingest_many(store, envelopes).await) {
+        match outcome {
+            Ok(o) if o.duplicate => report.duplicates += 1,
+            Ok(_) => report.imported += 1,
+            Err(e) => report.errors.push((position, e.to_string())),
+        }
+    }
+}

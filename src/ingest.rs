@@ -320,6 +320,12 @@ async fn place_one(
     {
         return Ok(Placed::Duplicate(existing));
     }
+    if env.channel == ChannelKind::Email
+        && let Some(message_id) = env.threading.message_id.as_deref()
+        && let Some(existing) = store::mail_by_message_id_in(tx, account.id, message_id).await?
+    {
+        return Ok(Placed::Duplicate(existing));
+    }
     let Some((handle_id, contact_id)) = resolve_contact(tx, env).await? else {
         return Ok(Placed::RaceLost);
     };

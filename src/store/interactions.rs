@@ -312,6 +312,24 @@ pub(crate) async fn interaction_by_external_id_in(
     by_external_id(&mut **tx, account, external_id).await
 }
 
+/// The mail of this inbox that already carries `message_id`, whichever way it went: a copy of
+/// our own reply coming back (a loop, a Bcc to the inbox, an mbox export) is that reply, not
+/// a new message from a customer.
+pub(crate) async fn mail_by_message_id_in(
+    tx: &mut Tx<'_>,
+    account: ChannelAccountId,
+    message_id: &str,
+) -> Result<Option<Interaction>, StoreError> {
+    sqlx::query("SELECT * FROM interactions WHERE message_id = $1 AND channel_account_id = $2 LIMIT 1")
+        .bind(message_id.to_owned())
+        .bind(account.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(interaction_from_row)
+        .transpose()
+}
+
 /// A new account of a touchpoint that was already stored (a call whose late events changed it).
 #[derive(Debug)]
 pub struct Revision {

@@ -52,7 +52,9 @@ pub(crate) use conversations::{
 };
 pub(crate) use events::record_event;
 pub(crate) use inbox::add_label_in;
-pub(crate) use interactions::{insert as insert_interaction, interaction_by_external_id_in, message_ids_in, next_seq};
+pub(crate) use interactions::{
+    insert as insert_interaction, interaction_by_external_id_in, mail_by_message_id_in, message_ids_in, next_seq,
+};
 
 pub(crate) use outbox::enqueue as enqueue_outbox;
 

@@ -436,11 +436,13 @@ async fn webhooks_to_a_private_address_are_refused_unless_allowed() {
     assert!(receiver.requests().is_empty(), "nothing reached the private address");
 }
 
-/// The classic auto-responder loop, against the real mail servers: mail from our own address
-/// gets the trigger's acknowledgement, which lands back in our own mailbox. The copy is
-/// ingested and seen by the trigger, but marked `Auto-Submitted`, so it is not answered again.
+/// The classic auto-responder loops, against the real mail servers. Mail from the inbox's own
+/// address gets the trigger's acknowledgement, which lands back in the same mailbox: the copy
+/// is recognised as our own reply by its Message-ID and not taken for a customer's mail. And a
+/// customer's out-of-office answer to the acknowledgement (`Auto-Submitted`) is stored and seen
+/// by the trigger, but not answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_automatic_reply_that_comes_back_is_not_answered_again() {
+async fn an_automatic_reply_is_never_answered_automatically() {
     let app = spawn_app(Backend::Sqlite).await;
     let mail = crate::email::MailServers::from_env();
     let (user, password) = mail.user("loop");
@@ -455,37 +457,80 @@ async fn an_automatic_reply_that_comes_back_is_not_answered_again() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let activity = format!("/api/v1/triggers/{}/activity", created["id"].as_str().unwrap());
+    // The relay keeps every message of the session; the mailbox name makes ours unique.
+    let acknowledgements = || mail.relayed(&format!("Ref {user}."));
+    let wait_for_acks = async |n: usize| {
+        let started = Instant::now();
+        while acknowledgements().len() < n && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
 
+    // 1. From our own address: one acknowledgement, whose copy coming back is ours.
     let raw = crate::email::mail(
         &address,
         &address,
         "Formulario web",
-        "<form-1@example.test>",
+        &format!("<form-{user}@example.test>"),
         "",
         "Nuevo pedido",
     );
     mail.send(&address, &address, &raw).await;
+    wait_for_acks(1).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let acks = acknowledgements();
+    assert_eq!(acks.len(), 1, "answered once, not in a loop");
+    assert!(acks[0].contains("Auto-Submitted: auto-replied"), "{}", acks[0]);
+    let (_, own) = app.get(&format!("/api/v1/contacts/lookup?email={address}")).await;
+    let directions: Vec<&str> = own["interactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["direction"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        directions,
+        ["outbound", "inbound"],
+        "the copy of our reply is not a new message: {own}"
+    );
+    let (_, fired) = app.get(&activity).await;
+    assert_eq!(fired["firings"].as_array().unwrap().len(), 1, "{fired}");
 
-    // The acknowledgement goes out, comes back, and the trigger sees the copy too.
-    let seen = until(&app, &activity, Duration::from_secs(30), |a| {
-        a["firings"].as_array().is_some_and(|f| f.len() >= 2)
+    // 2. A customer's out-of-office answers the acknowledgement: stored, seen, not answered.
+    let raw = crate::email::mail(
+        "ana@cliente.test",
+        &address,
+        "Pedido",
+        &format!("<ana-{user}@cliente.test>"),
+        "",
+        "¿Y mi pedido?",
+    );
+    mail.send("ana@cliente.test", &address, &raw).await;
+    wait_for_acks(2).await;
+    assert_eq!(acknowledgements().len(), 2);
+    assert!(
+        acknowledgements()
+            .iter()
+            .any(|a| a.contains("Hemos recibido tu mensaje, Ana."))
+    );
+    let out_of_office = crate::email::mail(
+        "ana@cliente.test",
+        &address,
+        "Fuera de la oficina",
+        &format!("<ooo-{user}@cliente.test>"),
+        "Auto-Submitted: auto-replied\r\n",
+        "Vuelvo el lunes.",
+    );
+    mail.send("ana@cliente.test", &address, &out_of_office).await;
+    let seen = until(&app, &activity, Duration::from_secs(20), |a| {
+        a["firings"].as_array().is_some_and(|f| f.len() >= 3)
     })
     .await;
-    assert_eq!(seen["firings"].as_array().unwrap().len(), 2, "{seen}");
+    assert_eq!(seen["firings"].as_array().unwrap().len(), 3, "{seen}");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    // The relay keeps every message of the session; the mailbox name makes ours unique.
-    let acknowledgements = mail.relayed(&format!("Ref {user}."));
-    assert_eq!(acknowledgements.len(), 1, "answered once, not in a loop");
-    assert!(
-        acknowledgements[0].contains("Auto-Submitted: auto-replied"),
-        "{}",
-        acknowledgements[0]
-    );
-    assert!(acknowledgements[0].contains("Hemos recibido tu mensaje, Ana."));
-    let (_, after) = app.get(&activity).await;
     assert_eq!(
-        after["firings"].as_array().unwrap().len(),
+        acknowledgements().len(),
         2,
-        "nothing more came back: {after}"
+        "an automatic answer gets no automatic answer"
     );
 }

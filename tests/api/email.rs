@@ -511,3 +511,90 @@ async fn attachments_are_stored_and_downloaded_byte_for_byte(backend: Backend) {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// An mbox export, imported twice: every message once, our own sent mail as outbound in its
+/// thread, `>From ` quoting undone, Latin-1 read right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mbox_imported_twice_stores_each_message_once() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let servers = MailServers::from_env();
+    let (user, password) = servers.user("mbox");
+    let account = email_account(&app, &servers, &user, &password).await;
+    let own = format!("{user}@example.test");
+    let mut mbox: Vec<u8> = Vec::new();
+    let mut add = |envelope_from: &str, raw: &[u8]| {
+        mbox.extend_from_slice(format!("From {envelope_from} Mon Mar  2 10:00:00 2026\n").as_bytes());
+        mbox.extend_from_slice(raw);
+        mbox.extend_from_slice(b"\n");
+    };
+    add(
+        "ana@cliente.test",
+        mail(
+            "ana@cliente.test",
+            &own,
+            "Pedido 12",
+            "<m1@cliente.test>",
+            "",
+            "Hola, el pedido 12 no llega.\n>From the warehouse it never left.",
+        )
+        .as_bytes(),
+    );
+    add(
+        "ana@cliente.test",
+        b"From: Ana <ana@cliente.test>\nTo: soporte\nSubject: =?ISO-8859-1?Q?Informaci=F3n?=\nMessage-ID: <m2@cliente.test>\n\
+Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\n\xbfCu\xe1ndo llega el env\xedo?\n",
+    );
+    add(
+        &own,
+        format!(
+            "From: Soporte <{own}>\nTo: ana@cliente.test\nSubject: Re: Pedido 12\nMessage-ID: <r1@example.test>\n\
+             In-Reply-To: <m1@cliente.test>\nReferences: <m1@cliente.test>\n\nSale ma\u{f1}ana.\n"
+        )
+        .as_bytes(),
+    );
+    add(
+        "bea@cliente.test",
+        b"From: bea@cliente.test\nTo: soporte\nSubject: Sin id\n\nUn mensaje sin Message-ID.\n",
+    );
+    let file = app.dir.path().join("export.mbox");
+    std::fs::write(&file, &mbox).unwrap();
+    let args = ["import", "mbox", "--account", account.as_str(), file.to_str().unwrap()];
+    let import = || crate::attributes::cli_with(&app, &args, &[]);
+
+    let (ok, out) = import().await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("4 messages") && out.contains("4 imported, 0 already there, 0 errors"),
+        "{out}"
+    );
+    let (ok, out) = import().await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("0 imported, 4 already there, 0 errors"),
+        "the second import adds nothing: {out}"
+    );
+
+    let ana = emails_of(&app, "ana@cliente.test", 3).await;
+    assert_eq!(ana.len(), 3, "{ana:?}");
+    let first = ana.iter().find(|i| i["subject"] == "Pedido 12").unwrap();
+    assert!(
+        first["text"].as_str().unwrap().contains("\nFrom the warehouse"),
+        "{first}"
+    );
+    let reply = ana.iter().find(|i| i["subject"] == "Re: Pedido 12").unwrap();
+    assert_eq!(reply["direction"], "outbound", "our own mail is outbound: {reply}");
+    assert_eq!(
+        reply["conversation_id"], first["conversation_id"],
+        "and threads with what it answers"
+    );
+    let latin = ana.iter().find(|i| i["subject"] == "Información").unwrap();
+    assert!(
+        latin["text"].as_str().unwrap().contains("¿Cuándo llega el envío?"),
+        "{latin}"
+    );
+    let (found, _) = app
+        .search_until("q=envio", Duration::from_secs(5), |r| r["total"] == 1)
+        .await;
+    assert_eq!(found["total"], 1, "found without its accent: {found}");
+    assert_eq!(emails_of(&app, "bea@cliente.test", 1).await.len(), 1);
+}

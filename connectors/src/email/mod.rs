@@ -2,6 +2,7 @@
 //! mail, and an SMTP sender that threads replies with Message-ID, In-Reply-To and References.
 
 pub mod imap;
+pub mod mbox;
 pub mod mime;
 pub mod smtp;
 
