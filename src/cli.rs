@@ -73,6 +73,14 @@ pub enum ImportCommand {
         account: String,
         file: PathBuf,
     },
+    /// Import a Maildir folder (its `cur/` and `new/`, oldest first) into an email inbox;
+    /// importing it again adds nothing.
+    Maildir {
+        /// The email channel account the mail belongs to.
+        #[arg(long)]
+        account: String,
+        dir: PathBuf,
+    },
     /// Import an Asterisk cdr_csv file (Master.csv); importing it again adds nothing.
     AsteriskCdr {
         /// The voice channel account the calls belong to.
@@ -194,7 +202,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             store.close().await;
             println!("exported {count} contacts to {}", file.display());
         }
-        Command::Import(ImportCommand::Mbox { account, file }) => import_mbox_file(&settings, &account, &file).await?,
+        Command::Import(ImportCommand::Mbox { account, file }) => {
+            import_mail_file(&settings, &account, &file, MailSource::Mbox).await?
+        }
+        Command::Import(ImportCommand::Maildir { account, dir }) => {
+            import_mail_file(&settings, &account, &dir, MailSource::Maildir).await?
+        }
         Command::Import(ImportCommand::AsteriskCdr { account, file }) => {
             import_asterisk_file(&settings, &account, &file).await?
         }
@@ -243,7 +256,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn import_mbox_file(settings: &Settings, account: &str, file: &std::path::Path) -> Result<(), CliError> {
+/// Where exported mail comes from.
+enum MailSource {
+    Mbox,
+    Maildir,
+}
+
+async fn import_mail_file(
+    settings: &Settings,
+    account: &str,
+    file: &std::path::Path,
+    source: MailSource,
+) -> Result<(), CliError> {
     let account_id: crate::domain::ChannelAccountId = account
         .parse()
         .map_err(|_| CliError::Invalid(format!("--account: {account:?} is not an id")))?;
@@ -255,8 +279,19 @@ async fn import_mbox_file(settings: &Settings, account: &str, file: &std::path::
             account.id, account.kind
         )));
     }
-    let input = std::fs::File::open(file).map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
-    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let unreadable = |e: std::io::Error| CliError::Invalid(format!("{}: {e}", file.display()));
+    let (messages, size): (Box<dyn Iterator<Item = std::io::Result<Vec<u8>>> + Send>, u64) = match source {
+        MailSource::Mbox => {
+            let input = std::fs::File::open(file).map_err(unreadable)?;
+            let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+            let reader = std::io::BufReader::new(input);
+            (Box::new(switchboard_connectors::email::mbox::messages(reader)), size)
+        }
+        MailSource::Maildir => (
+            Box::new(switchboard_connectors::email::maildir::messages(file).map_err(unreadable)?),
+            0,
+        ),
+    };
     let (writer, queue) = crate::ingest::IngestWriter::new(
         store.clone(),
         time::Duration::hours(settings.conversations.reopen_window_hours as i64),
@@ -267,11 +302,11 @@ async fn import_mbox_file(settings: &Settings, account: &str, file: &std::path::
             .expect("a valid template"),
     );
     let started = std::time::Instant::now();
-    let report = crate::email::import_mbox(
+    let report = crate::email::import_mail(
         &queue,
         &store,
         &account,
-        std::io::BufReader::new(input),
+        messages,
         settings.limits.imap_message_bytes as usize,
         |bytes| progress.inc(bytes as u64),
     )

@@ -243,9 +243,9 @@ async fn sync_mailbox(
     }
 }
 
-/// What an mbox import did.
+/// What an import of exported mail did.
 #[derive(Debug, Default)]
-pub struct MboxReport {
+pub struct MailImportReport {
     pub messages: usize,
     pub imported: usize,
     pub duplicates: usize,
@@ -254,26 +254,26 @@ pub struct MboxReport {
 }
 
 /// Messages handed to the ingest path at a time.
-const MBOX_BATCH: usize = 200;
+const IMPORT_BATCH: usize = 200;
 
-/// Imports every message of an mbox into an email inbox, as if fetched over IMAP. The external
-/// id is the Message-ID (or the content's hash), so importing the same file again stores
-/// nothing new. Mail the inbox itself sent (From is the inbox's address) is imported as an
-/// outbound message to its first recipient.
-pub async fn import_mbox(
+/// Imports exported mail (an mbox's or a Maildir's messages, in order) into an email inbox, as
+/// if fetched over IMAP. The external id is the Message-ID (or the content's hash), so
+/// importing the same mail again stores nothing new. Mail the inbox itself sent (From is the
+/// inbox's address) is imported as an outbound message to its first recipient.
+pub async fn import_mail(
     queue: &crate::ingest::IngestQueue,
     store: &crate::store::Store,
     account: &ChannelAccount,
-    reader: impl std::io::BufRead,
+    messages: impl Iterator<Item = std::io::Result<Vec<u8>>>,
     max_message_bytes: usize,
     mut progress: impl FnMut(usize),
-) -> Result<MboxReport, SettingsError> {
+) -> Result<MailImportReport, SettingsError> {
     use switchboard_connectors::{Direction, Handle};
 
     let settings = EmailSettings::of(account)?;
-    let mut report = MboxReport::default();
-    let mut batch = Vec::with_capacity(MBOX_BATCH);
-    for (index, raw) in switchboard_connectors::email::mbox::messages(reader).enumerate() {
+    let mut report = MailImportReport::default();
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    for (index, raw) in messages.enumerate() {
         let position = index + 1;
         report.messages += 1;
         let raw = match raw {
@@ -329,7 +329,7 @@ pub async fn import_mbox(
         if stored {
             batch.push((position, parsed.envelope));
         }
-        if batch.len() == MBOX_BATCH {
+        if batch.len() == IMPORT_BATCH {
             ingest_batch(queue, store, &mut batch, &mut report).await;
         }
     }
@@ -341,7 +341,7 @@ async fn ingest_batch(
     queue: &crate::ingest::IngestQueue,
     store: &crate::store::Store,
     batch: &mut Vec<(usize, switchboard_connectors::InboundEnvelope)>,
-    report: &mut MboxReport,
+    report: &mut MailImportReport,
 ) {
     if batch.is_empty() {
         return;

@@ -515,7 +515,7 @@ async fn attachments_are_stored_and_downloaded_byte_for_byte(backend: Backend) {
 /// An mbox export, imported twice: every message once, our own sent mail as outbound in its
 /// thread, `>From ` quoting undone, Latin-1 read right.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_mbox_imported_twice_stores_each_message_once() {
+async fn an_mbox_or_maildir_imported_twice_stores_each_message_once() {
     let app = spawn_app(Backend::Sqlite).await;
     let servers = MailServers::from_env();
     let (user, password) = servers.user("mbox");
@@ -597,4 +597,38 @@ Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\
         .await;
     assert_eq!(found["total"], 1, "found without its accent: {found}");
     assert_eq!(emails_of(&app, "bea@cliente.test", 1).await.len(), 1);
+
+    // The same mailbox as a Maildir: what the mbox brought is there already; the rest is new.
+    let maildir = app.dir.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        maildir.join("cur/1.host:2,S"),
+        mail("ana@cliente.test", &own, "Pedido 12", "<m1@cliente.test>", "", "Hola"),
+    )
+    .unwrap();
+    std::fs::write(
+        maildir.join("new/2.host"),
+        mail(
+            "carla@cliente.test",
+            &own,
+            "Devolución",
+            "<c1@cliente.test>",
+            "",
+            "Quiero devolverlo",
+        ),
+    )
+    .unwrap();
+    let args = [
+        "import",
+        "maildir",
+        "--account",
+        account.as_str(),
+        maildir.to_str().unwrap(),
+    ];
+    let (ok, out) = crate::attributes::cli_with(&app, &args, &[]).await;
+    assert!(ok && out.contains("1 imported, 1 already there, 0 errors"), "{out}");
+    let (ok, out) = crate::attributes::cli_with(&app, &args, &[]).await;
+    assert!(ok && out.contains("0 imported, 2 already there, 0 errors"), "{out}");
 }

@@ -96,6 +96,20 @@ fn is_auto_submitted(message: &mail_parser::Message<'_>) -> bool {
         || header("X-Autorespond").is_some()
 }
 
+/// Whether the message is a delivery status notification (RFC 3464: `multipart/report;
+/// report-type=delivery-status`) or comes from a mail system's own address.
+fn is_bounce(message: &mail_parser::Message<'_>, sender: &EmailAddress) -> bool {
+    let report = message.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .attribute("report-type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
+    });
+    let local = sender.as_str().split('@').next().unwrap_or("").to_ascii_lowercase();
+    report || local == "mailer-daemon" || local == "postmaster"
+}
+
 pub fn parse(
     raw: &[u8],
     channel_account_id: Uuid,
@@ -174,8 +188,15 @@ pub fn parse(
     if !omitted.is_empty() {
         details["attachments_omitted"] = serde_json::Value::Array(omitted);
     }
-    if is_auto_submitted(&message) {
+    // Automatic mail is stored but asks no one for an answer: it never opens or reopens a
+    // conversation, and no automatic reply goes back to it.
+    let auto_submitted = is_auto_submitted(&message);
+    let bounce = is_bounce(&message, &sender);
+    if auto_submitted {
         details["auto_submitted"] = serde_json::Value::Bool(true);
+    }
+    if bounce {
+        details["bounce"] = serde_json::Value::Bool(true);
     }
     let envelope = InboundEnvelope {
         channel_account_id,
@@ -200,7 +221,7 @@ pub fn parse(
         details,
         cursor: None,
         agent_extension: None,
-        needs_reply: true,
+        needs_reply: !(auto_submitted || bounce),
     };
     Ok(ParsedEmail { envelope, attachments })
 }
@@ -303,6 +324,23 @@ Content-Type: multipart/mixed; boundary=x\r\n\r\n";
             "RFC 3834: `no` means a person wrote it"
         );
         assert!(!with(""));
+    }
+
+    #[test]
+    fn bounces_and_automatic_mail_ask_for_no_answer() {
+        let dsn = b"From: Mail Delivery System <MAILER-DAEMON@mx.example.es>\r\nSubject: Undelivered Mail\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n\
+--r\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n\
+--r\r\nContent-Type: message/delivery-status\r\n\r\nStatus: 5.1.1\r\n--r--\r\n";
+        let env = parse_fixture(dsn).envelope;
+        assert_eq!(env.details["bounce"], true);
+        assert!(!env.needs_reply, "a bounce opens no conversation");
+        let ooo = parse_fixture(
+            b"From: ana@example.es\r\nAuto-Submitted: auto-replied\r\nSubject: Fuera\r\n\r\nVuelvo el lunes\r\n",
+        );
+        assert!(!ooo.envelope.needs_reply);
+        let person = parse_fixture(b"From: ana@example.es\r\nSubject: Hola\r\n\r\nUna pregunta\r\n");
+        assert!(person.envelope.needs_reply && person.envelope.details.get("bounce").is_none());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Email: MIME parsing into envelopes (pure), an IMAP session for fetching and waiting for new
-//! mail, and an SMTP sender that threads replies with Message-ID, In-Reply-To and References.
+//! mail, an SMTP sender that threads replies with Message-ID, In-Reply-To and References, and
+//! readers of exported mailboxes (mbox, Maildir).
 
 pub mod imap;
+pub mod maildir;
 pub mod mbox;
 pub mod mime;
 pub mod smtp;
