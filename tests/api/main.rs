@@ -24,6 +24,7 @@ mod limits;
 mod metrics;
 mod operations;
 mod search;
+mod secrets;
 mod sms;
 mod validation;
 mod voice;
