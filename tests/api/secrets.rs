@@ -214,10 +214,17 @@ async fn secrets_never_reach_the_logs_or_error_bodies() {
     )
     .await;
 
-    // Give the IMAP poller time to fail (and log it), then stop the hub.
+    // Give the IMAP poller time to fail (and log it), then stop the hub as a service manager
+    // does: SIGTERM, and it exits cleanly by itself.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    let pid = child.id().unwrap().to_string();
+    let term = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the hub exits after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "a clean exit after SIGTERM: {exit:?}");
 
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(logged.lines().count() > 50, "the hub logged verbosely:\n{logged}");
