@@ -225,11 +225,16 @@ impl IngestWriter {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut accounts = HashMap::new();
         let mut seen = HashSet::new();
+        // Asked once per batch: with no trigger or segment, nothing is queued for automation.
+        let listening = match store::automation_listening_in(&mut tx).await {
+            Ok(listening) => listening,
+            Err(e) => return batch.iter().map(|_| Err(IngestError::Store(clone_error(&e)))).collect(),
+        };
         for job in batch {
             let env = &job.envelope;
             // A repeat inside this batch is the only duplicate the queue's check cannot have seen.
             let twin = !seen.insert((env.channel_account_id, env.external_id.as_str()));
-            outcomes.push(self.write_one(&mut tx, env, &mut accounts, twin).await);
+            outcomes.push(self.write_one(&mut tx, env, &mut accounts, twin, listening).await);
         }
         if let Err(e) = tx.commit().await {
             let e = StoreError::from(e);
@@ -246,11 +251,21 @@ impl IngestWriter {
         env: &InboundEnvelope,
         accounts: &mut HashMap<ChannelAccountId, ChannelAccount>,
         twin: bool,
+        listening: bool,
     ) -> Result<IngestOutcome, IngestError> {
         for attempt in 0..3 {
             let mut savepoint = tx.begin().await?;
             let check_duplicate = twin || attempt > 0;
-            match place_one(&mut savepoint, env, self.reopen_window, accounts, check_duplicate).await {
+            match place_one(
+                &mut savepoint,
+                env,
+                self.reopen_window,
+                accounts,
+                check_duplicate,
+                listening,
+            )
+            .await
+            {
                 Ok(Placed::Stored(outcome)) => {
                     savepoint.commit().await?;
                     return Ok(outcome);
@@ -296,6 +311,7 @@ async fn place_one(
     reopen_window: Duration,
     accounts: &mut HashMap<ChannelAccountId, ChannelAccount>,
     check_duplicate: bool,
+    listening: bool,
 ) -> Result<Placed, IngestError> {
     let account_id = ChannelAccountId(env.channel_account_id);
     let account = match accounts.get(&account_id) {
@@ -356,6 +372,7 @@ async fn place_one(
             occurred_at: env.occurred_at,
             reopen_window,
             needs_reply: env.needs_reply,
+            automation: listening,
         },
     )
     .await?;
@@ -399,6 +416,9 @@ async fn place_one(
     let Some(interaction) = store::insert_interaction(tx, &new, seq).await? else {
         return Ok(Placed::RaceLost);
     };
+    if listening {
+        store::queue_for_automation(tx, &interaction, false).await?;
+    }
     for sha256 in env.attachments.iter().filter_map(|a| a.sha256.as_deref()) {
         store::reference_blob(tx, sha256, account.id).await?;
     }

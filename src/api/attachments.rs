@@ -49,6 +49,11 @@ async fn download(
                 format!("attachment; filename=\"{}\"", &sha256[..16]),
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            // Should a browser render it anyway: no script, no fetch, a unique origin.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_owned(),
+            ),
         ],
         blob.data,
     )

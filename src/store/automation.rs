@@ -216,6 +216,17 @@ pub(crate) async fn attributes_changed_in(tx: &mut Tx<'_>, contact: ContactId) -
     Ok(())
 }
 
+/// Whether anything would act on a customer's touchpoint: an enabled trigger or a segment.
+/// The ingest writer asks once per batch and queues nothing when the answer is no, so a hub
+/// without automation pays one read per batch for it.
+pub(crate) async fn automation_listening_in(tx: &mut Tx<'_>) -> Result<bool, StoreError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM triggers WHERE enabled = 1 UNION ALL SELECT 1 FROM segments LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// Queues an event for segments and triggers; the same key is queued once.
 pub(crate) async fn enqueue_in(
     tx: &mut Tx<'_>,

@@ -51,6 +51,9 @@ pub(crate) struct PlacementRequest<'a> {
     /// False for a touchpoint nobody must answer (an answered call): it never reopens a
     /// conversation, and one opened for it starts resolved.
     pub needs_reply: bool,
+    /// Whether segments (or triggers) exist; without them a new conversation's priority needs
+    /// no lookup.
+    pub automation: bool,
 }
 
 /// How a touchpoint finds the conversation it continues.
@@ -178,11 +181,14 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         ("resolved", Some(at))
     };
     // A contact's segments may set the priority and SLA policy of its new conversations.
-    let (priority, priority_reason, sla_policy_id) =
-        match super::automation::segment_priority_in(tx, req.contact).await? {
-            Some((priority, reason, policy)) => (priority, Some(reason), policy),
-            None => (Priority::Normal, None, None),
-        };
+    let from_segments = match req.automation {
+        true => super::automation::segment_priority_in(tx, req.contact).await?,
+        false => None,
+    };
+    let (priority, priority_reason, sla_policy_id) = match from_segments {
+        Some((priority, reason, policy)) => (priority, Some(reason), policy),
+        None => (Priority::Normal, None, None),
+    };
     sqlx::query(
         "INSERT INTO conversations (id, contact_id, channel_account_id, channel, handle_id, status, priority,
                                     subject, thread_key, opened_at, last_activity_at, resolved_at,

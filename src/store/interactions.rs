@@ -125,16 +125,16 @@ pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> R
     .bind(conversation_seq)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(interaction) = row.as_ref().map(interaction_from_row).transpose()? else {
-        return Ok(None);
-    };
-    queue_for_automation(tx, &interaction, false).await?;
-    Ok(Some(interaction))
+    row.as_ref().map(interaction_from_row).transpose()
 }
 
 /// Queues what segments and triggers must see of a customer's touchpoint: that it arrived,
 /// and that it is a missed call (again after a revision; the key makes it once).
-async fn queue_for_automation(tx: &mut Tx<'_>, interaction: &Interaction, revised: bool) -> Result<(), StoreError> {
+pub(crate) async fn queue_for_automation(
+    tx: &mut Tx<'_>,
+    interaction: &Interaction,
+    revised: bool,
+) -> Result<(), StoreError> {
     use crate::automation::{AutomationEvent, TriggerEvent};
     if interaction.direction != Direction::Inbound {
         return Ok(());

@@ -42,8 +42,9 @@ pub(crate) use accounts::{account_in, random_token, save_cursor};
 pub(crate) use agents::agent_by_extension_in;
 pub use automation::rank as priority_rank;
 pub(crate) use automation::{
-    contact_facts_in, dequeue_automation_in, enqueue_webhook_in, firings_since_in, interaction_details_in,
-    is_missed_call, record_firing_in, refresh_segments_in, segments_in, trigger_events_in, triggers_in,
+    automation_listening_in, contact_facts_in, dequeue_automation_in, enqueue_webhook_in, firings_since_in,
+    interaction_details_in, is_missed_call, record_firing_in, refresh_segments_in, segments_in, trigger_events_in,
+    triggers_in,
 };
 pub(crate) use blobs::reference_blob;
 pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
@@ -54,6 +55,7 @@ pub(crate) use events::record_event;
 pub(crate) use inbox::add_label_in;
 pub(crate) use interactions::{
     insert as insert_interaction, interaction_by_external_id_in, mail_by_message_id_in, message_ids_in, next_seq,
+    queue_for_automation,
 };
 
 pub(crate) use outbox::enqueue as enqueue_outbox;

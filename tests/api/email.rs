@@ -497,6 +497,10 @@ async fn attachments_are_stored_and_downloaded_byte_for_byte(backend: Backend) {
     assert_eq!(download.headers()["x-original-content-type"], "application/pdf");
     assert_eq!(download.headers()["x-content-type-options"], "nosniff");
     assert_eq!(
+        download.headers()["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
+    assert_eq!(
         download.headers()["content-type"],
         "application/octet-stream",
         "never a type that executes"

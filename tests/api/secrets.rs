@@ -218,7 +218,10 @@ async fn secrets_never_reach_the_logs_or_error_bodies() {
     // does: SIGTERM, and it exits cleanly by itself.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pid = child.id().unwrap().to_string();
-    let term = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(term.success());
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
