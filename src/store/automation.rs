@@ -752,22 +752,8 @@ impl Store {
 
     /// Claims the next due webhook delivery for `lease`.
     pub async fn claim_webhook(&self, lease: Duration) -> Result<Option<WebhookJob>, StoreError> {
-        let at = now();
-        let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            "UPDATE webhook_deliveries SET locked_until = $1
-             WHERE id = (SELECT id FROM webhook_deliveries
-                         WHERE status = 'pending' AND next_attempt_at <= $2
-                           AND (locked_until IS NULL OR locked_until < $2)
-                         ORDER BY next_attempt_at LIMIT 1)
-               AND status = 'pending' AND (locked_until IS NULL OR locked_until < $2)
-             RETURNING id, url, secret, payload, attempts",
-        )
-        .bind(to_micros(at + lease))
-        .bind(to_micros(at))
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let columns = "id, url, secret, payload, attempts";
+        let row = super::outbox::claim_leased(self, "webhook_deliveries", columns, lease).await?;
         row.map(|r| {
             Ok(WebhookJob {
                 id: r.text("id")?,

@@ -52,25 +52,44 @@ pub(crate) async fn enqueue(tx: &mut Tx<'_>, message: &OutboundMessage) -> Resul
     Ok(id)
 }
 
+/// Claims the next due, unleased `pending` row of `table` (an outbox: `status`,
+/// `next_attempt_at`, `locked_until`) for `lease`, returning `columns`. The lease is checked
+/// again in the UPDATE's own WHERE clause, so two claimers never both win a row.
+pub(crate) async fn claim_leased(
+    store: &Store,
+    table: &'static str,
+    columns: &'static str,
+    lease: Duration,
+) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
+    let at = now();
+    let mut tx = store.begin().await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET locked_until = $1
+         WHERE id = (SELECT id FROM {table}
+                     WHERE status = 'pending' AND next_attempt_at <= $2
+                       AND (locked_until IS NULL OR locked_until < $2)
+                     ORDER BY next_attempt_at LIMIT 1)
+           AND status = 'pending' AND (locked_until IS NULL OR locked_until < $2)
+         RETURNING {columns}"
+    )))
+    .bind(to_micros(at + lease))
+    .bind(to_micros(at))
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 impl Store {
     /// Claims the next due delivery for `lease`, if any.
     pub async fn claim_outbox(&self, lease: Duration) -> Result<Option<OutboxJob>, StoreError> {
-        let at = now();
-        let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            "UPDATE outbox SET locked_until = $1
-             WHERE id = (SELECT id FROM outbox
-                         WHERE status = 'pending' AND next_attempt_at <= $2
-                           AND (locked_until IS NULL OR locked_until < $2)
-                         ORDER BY next_attempt_at LIMIT 1)
-               AND status = 'pending' AND (locked_until IS NULL OR locked_until < $2)
-             RETURNING id, interaction_id, channel_account_id, payload, attempts",
+        let row = claim_leased(
+            self,
+            "outbox",
+            "id, interaction_id, channel_account_id, payload, attempts",
+            lease,
         )
-        .bind(to_micros(at + lease))
-        .bind(to_micros(at))
-        .fetch_optional(&mut *tx)
         .await?;
-        tx.commit().await?;
         row.map(|r| {
             Ok(OutboxJob {
                 id: r.parsed("id")?,

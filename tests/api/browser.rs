@@ -35,15 +35,8 @@ async fn a_visitor_chats_from_a_real_browser_and_sees_the_agents_reply() {
     );
     tokio::spawn(async move { axum::serve(shop, site).await.unwrap() });
 
-    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/widget.mjs");
-    assert!(
-        std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/browser/node_modules/playwright-core"
-        ))
-        .exists(),
-        "playwright-core is missing: run the suite with scripts/test.sh, which installs it"
-    );
+    let driver = repo_root().join("tests/browser/widget.mjs");
+    assert_playwright_installed();
     let profile = app.dir.path().join("chromium-profile");
     let mut browser = tokio::process::Command::new("node")
         .arg(driver)

@@ -20,17 +20,13 @@ pub struct Chromium {
 impl Chromium {
     /// Starts the browser; screenshots of failures go to a directory named after `test`.
     pub async fn start(test: &str) -> Self {
-        let root = env!("CARGO_MANIFEST_DIR");
-        assert!(
-            std::path::Path::new(&format!("{root}/tests/browser/node_modules/playwright-core")).exists(),
-            "playwright-core is missing: run the suite with scripts/test.sh, which installs it"
-        );
+        crate::helpers::assert_playwright_installed();
         let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("browser-failures")
             .join(test);
         let _ = std::fs::remove_dir_all(&artifacts);
         let mut process = tokio::process::Command::new("node")
-            .arg(format!("{root}/tests/browser/console.mjs"))
+            .arg(crate::helpers::repo_root().join("tests/browser/console.mjs"))
             .arg(&artifacts)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

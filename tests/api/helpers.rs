@@ -308,21 +308,18 @@ impl Session {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("x-csrf-token", &self.csrf)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        read(response).await
+        self.send(reqwest::Method::POST, path, body).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    /// A write with the session's CSRF token.
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
         let response = self
             .http
-            .put(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .header("x-csrf-token", &self.csrf)
             .json(&body)
             .send()
@@ -339,6 +336,22 @@ async fn read(response: reqwest::Response) -> (StatusCode, Value) {
 }
 
 /// The ids of a list of interactions (or of search hits), in order.
+/// The repository's root, read when the test runs: a test binary reused from another checkout of
+/// the same target directory must still find this checkout's files.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Panics with the remedy when the browser driver's dependency is not installed.
+pub fn assert_playwright_installed() {
+    assert!(
+        repo_root().join("tests/browser/node_modules/playwright-core").exists(),
+        "playwright-core is missing: run the suite with scripts/test.sh, which installs it"
+    );
+}
+
 pub fn ids(items: &Value) -> Vec<String> {
     items
         .as_array()
