@@ -4,7 +4,7 @@
 //! the store; nothing here buffers without bound.
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::domain::*;
 
@@ -61,6 +61,9 @@ pub enum HubEvent {
     SessionsEnded {
         agent_id: AgentId,
     },
+    /// The metrics worker stored new figures (on whichever node holds its lease): every node
+    /// refreshes its supervisors' dashboard. Not sent to consoles.
+    MetricsRecomputed,
     /// The customer is typing in a chat.
     CustomerTyping {
         conversation_id: ConversationId,
@@ -84,8 +87,17 @@ impl HubEvent {
             Self::ScreenPop { .. }
             | Self::PresenceChanged { .. }
             | Self::Dashboard { .. }
+            | Self::MetricsRecomputed
             | Self::SessionsEnded { .. } => None,
         }
+    }
+}
+
+impl HubEvent {
+    /// Whether the other nodes need the event. Each node computes its own dashboard (from the
+    /// store, when it hears that something changed), so snapshots never travel.
+    pub fn crosses_nodes(&self) -> bool {
+        !matches!(self, Self::Dashboard { .. })
     }
 }
 
@@ -114,17 +126,45 @@ pub struct ScreenPop {
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<HubEvent>,
+    /// Events for the other nodes, when there are others ([`crate::cluster::relay`]).
+    relay: Option<mpsc::Sender<HubEvent>>,
 }
 
 impl EventBus {
+    /// A bus for this node alone.
     pub fn new(capacity: usize) -> Self {
         Self {
             sender: broadcast::channel(capacity).0,
+            relay: None,
         }
     }
 
-    /// Publishes to whoever listens now; with no listener the event is simply not needed.
+    /// A bus that also hands what is published here to the relay, for the other nodes.
+    pub fn relayed(capacity: usize) -> (Self, mpsc::Receiver<HubEvent>) {
+        let (relay, outgoing) = mpsc::channel(capacity);
+        let bus = Self {
+            sender: broadcast::channel(capacity).0,
+            relay: Some(relay),
+        };
+        (bus, outgoing)
+    }
+
+    /// Publishes to whoever listens now, on this node and (through the relay) on the others;
+    /// with no listener the event is simply not needed.
     pub fn publish(&self, event: HubEvent) {
+        if let Some(relay) = &self.relay
+            && event.crosses_nodes()
+            && relay.try_send(event.clone()).is_err()
+        {
+            // The relay is behind by a whole buffer: the other nodes' consoles miss this one
+            // and resync on their next change, as a lagging local socket does.
+            metrics::counter!("switchboard_relay_dropped_total").increment(1);
+        }
+        let _ = self.sender.send(event);
+    }
+
+    /// Publishes an event that happened on another node, to this node's listeners only.
+    pub fn publish_relayed(&self, event: HubEvent) {
         let _ = self.sender.send(event);
     }
 

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::channels::SettingsError;
+use crate::cluster::lease::spawn_while_held;
 use crate::domain::*;
 use crate::hub::Hub;
 
@@ -108,7 +109,7 @@ const SCAN: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Starts a poller for every email account with an IMAP host, including ones created while
-/// running, and waits for them at shutdown.
+/// running, each polling while this node holds the mailbox's lease; waits for them at shutdown.
 pub async fn run_pollers(hub: Hub, mut shutdown: watch::Receiver<bool>) {
     let mut polled = HashSet::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -120,7 +121,12 @@ pub async fn run_pollers(hub: Hub, mut shutdown: watch::Receiver<bool>) {
                         continue;
                     };
                     if settings.imap(&account).is_some() && polled.insert(account.id) {
-                        tasks.spawn(poll_account(hub.clone(), account, settings, shutdown.clone()));
+                        // One node at a time polls a mailbox: whichever holds its lease.
+                        let lease = format!("imap:{}", account.id);
+                        let poller = hub.clone();
+                        spawn_while_held(&mut tasks, &hub, lease, shutdown.clone(), move |stop| {
+                            poll_account(poller.clone(), account.clone(), settings.clone(), stop)
+                        });
                     }
                 }
             }

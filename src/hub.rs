@@ -25,4 +25,6 @@ pub struct Hub {
     pub settings: Arc<Settings>,
     /// What time it is for the hub: the system clock, or a test's manual one.
     pub clock: crate::clock::Clock,
+    /// This node, among the nodes sharing the store.
+    pub node: crate::cluster::NodeId,
 }

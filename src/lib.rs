@@ -22,6 +22,8 @@ pub mod chat;
 pub mod cli;
 /// The hub's clock: the system's, or a manual one in tests.
 pub mod clock;
+/// Several nodes on one PostgreSQL: leases on single-node work, events relayed between nodes.
+pub mod cluster;
 /// Contacts as CSV: import (an upsert by external id, all or nothing) and export.
 pub mod contacts_csv;
 /// Typed ids, enums and records of the domain.

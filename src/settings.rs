@@ -24,6 +24,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub egress: EgressSettings,
     pub automation: AutomationSettings,
+    pub cluster: ClusterSettings,
     pub log: LogSettings,
 }
 
@@ -114,6 +115,14 @@ pub struct AutomationSettings {
     pub webhook_max_attempts: u32,
     pub webhook_timeout_seconds: u64,
     pub base_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// How long a node's lease on a piece of work (a mailbox, a CDR file, the metrics worker)
+    /// lasts without renewal; a dead node's work moves to another node within about this long.
+    pub lease_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

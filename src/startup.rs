@@ -18,10 +18,14 @@ use crate::domain::{EmailAddress, Role};
 use crate::hub::Hub;
 use crate::ingest::IngestWriter;
 
+use crate::cluster::NodeId;
 use crate::search::indexer::Indexer;
 use crate::search::{SearchError, SearchIndex};
 use crate::settings::Settings;
-use crate::store::{NewAgent, Store, StoreError};
+use crate::store::{Backend, NewAgent, Store, StoreError};
+
+/// Events the bus holds for a slow listener before it must resync.
+const BUS_CAPACITY: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -48,6 +52,8 @@ pub struct Application {
     hub: Hub,
     state: AppState,
     indexer: Indexer,
+    /// This node's events for the other nodes, when the store is shared.
+    relay: Option<tokio::sync::mpsc::Receiver<crate::bus::HubEvent>>,
     client: reqwest::Client,
     /// Tells open sockets the node is shutting down.
     closing: watch::Sender<bool>,
@@ -83,17 +89,30 @@ impl Application {
             time::Duration::hours(settings.conversations.reopen_window_hours as i64),
         );
         tokio::spawn(writer.run());
+        // On PostgreSQL other nodes may share the store: what happens here is relayed to them.
+        let (bus, relay) = match store.backend() {
+            Backend::Postgres => {
+                let (bus, outgoing) = EventBus::relayed(BUS_CAPACITY);
+                (bus, Some(outgoing))
+            }
+            Backend::Sqlite => (EventBus::new(BUS_CAPACITY), None),
+        };
+        let node = NodeId::new();
+        info!(%node, "node started");
         let hub = Hub {
             store,
             search,
             ingest_queue,
-            bus: EventBus::new(4096),
+            bus,
+            node,
             outbox_wake: Arc::new(Notify::new()),
             webhook_wake: Arc::new(Notify::new()),
             settings: settings.clone(),
             clock,
         };
         let limiter = Arc::new(LoginLimiter::new(
+            hub.store.clone(),
+            hub.clock.clone(),
             settings.auth.login_max_failures,
             Duration::from_secs(settings.auth.login_window_seconds),
         ));
@@ -117,6 +136,7 @@ impl Application {
             },
             hub,
             indexer,
+            relay,
             client,
             closing,
         })
@@ -139,7 +159,7 @@ impl Application {
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let interval = Duration::from_millis(self.hub.settings.index.commit_interval_ms);
-        let workers: Vec<JoinHandle<()>> = vec![
+        let mut workers: Vec<JoinHandle<()>> = vec![
             tokio::spawn(self.indexer.run(interval, shutdown_rx.clone())),
             tokio::spawn(crate::outbox::run(
                 self.hub.clone(),
@@ -151,6 +171,15 @@ impl Application {
             tokio::spawn(crate::metrics::run(self.hub.clone(), shutdown_rx.clone())),
             tokio::spawn(crate::automation::run(self.hub.clone(), shutdown_rx.clone())),
         ];
+        if let Some(outgoing) = self.relay {
+            let url = self.hub.settings.database.url().to_owned();
+            workers.push(tokio::spawn(crate::cluster::relay::run(
+                self.hub.clone(),
+                url,
+                outgoing,
+                shutdown_rx.clone(),
+            )));
+        }
         info!(addr = %self.listener.local_addr().map_err(StartupError::Serve)?, "switchboard listening");
         // On the stop signal: sockets close with "going away" at once, new connections are
         // refused, and requests in flight finish; then the workers stop (the indexer commits).

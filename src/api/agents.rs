@@ -37,7 +37,7 @@ struct Login {
 async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> Result<Response, ApiError> {
     let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::field("email", e))?;
     let key = email.as_str().to_owned();
-    if !state.limiter.allowed(&key) {
+    if !state.limiter.allowed(&key).await? {
         return Err(ApiError::TooManyRequests);
     }
     let found = state.hub.store.agent_credentials(&email).await?;
@@ -56,10 +56,10 @@ async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> Result
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(agent) = agent.filter(|_| ok) else {
-        state.limiter.failed(&key);
+        state.limiter.failed(&key).await?;
         return Err(ApiError::Unauthorized("wrong email or password".into()));
     };
-    state.limiter.succeeded(&key);
+    state.limiter.succeeded(&key).await?;
     let session = auth::new_secret("sbs_");
     let csrf = auth::new_secret("");
     let ttl = Duration::from_secs(state.hub.settings.auth.session_ttl_hours * 3600);
@@ -107,7 +107,7 @@ async fn change_password(
     let agent = state.hub.store.agent(principal.agent_id).await?;
     let email = EmailAddress::parse(&agent.email).map_err(|e| ApiError::Internal(e.to_string()))?;
     let key = email.as_str().to_owned();
-    if !state.limiter.allowed(&key) {
+    if !state.limiter.allowed(&key).await? {
         return Err(ApiError::TooManyRequests);
     }
     let stored = state
@@ -121,10 +121,10 @@ async fn change_password(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     if !ok {
-        state.limiter.failed(&key);
+        state.limiter.failed(&key).await?;
         return Err(ApiError::field("current_password", "is wrong"));
     }
-    state.limiter.succeeded(&key);
+    state.limiter.succeeded(&key).await?;
     let ended = store_password(&state, agent.id, body.new_password, Some(&session), "new_password").await?;
     Ok(Json(serde_json::json!({"sessions_ended": ended})))
 }

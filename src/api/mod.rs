@@ -7,6 +7,7 @@ mod attachments;
 mod automation;
 mod calls;
 mod chat;
+mod cluster;
 mod contacts;
 mod conversations;
 mod inbox;
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(contacts::router())
         .merge(automation::router())
+        .merge(cluster::router())
         .merge(conversations::router())
         .merge(inbox::router())
         .merge(reports::router())

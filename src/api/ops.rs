@@ -35,7 +35,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let index_seq = state.hub.search.watermark();
     (
         StatusCode::OK,
-        Json(serde_json::json!({"ready": true, "store_seq": store_seq, "index_seq": index_seq})),
+        Json(serde_json::json!({
+            "ready": true,
+            "node": state.hub.node.to_string(),
+            "store_seq": store_seq,
+            "index_seq": index_seq,
+        })),
     )
 }
 

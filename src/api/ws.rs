@@ -106,6 +106,7 @@ async fn serve(socket: WebSocket, state: AppState, principal: Principal) {
                     // An agent's own activity comes back to nobody's benefit.
                     Ok(HubEvent::AgentActivity { agent_id, .. }) if agent_id == agent.id => continue,
                     Ok(HubEvent::Dashboard { .. }) if !principal.role.at_least(Role::Supervisor) => continue,
+                    Ok(HubEvent::MetricsRecomputed) => continue,
                     // Only what happens in the agent's own inboxes.
                     Ok(event) if event.channel_account().is_some_and(|a| !principal.scope.allows(a)) => continue,
                     Ok(event) => serde_json::to_string(&event).unwrap_or_default(),

@@ -1,50 +1,41 @@
-//! Failed-login limiting per account, so passwords cannot be guessed at speed.
+//! Failed-login limiting per account, so passwords cannot be guessed at speed. The counts live
+//! in the store, so the limit holds whichever node of several a request reaches.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use time::Duration;
+
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
 
 pub struct LoginLimiter {
+    store: Store,
+    clock: Clock,
     max_failures: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl LoginLimiter {
-    pub fn new(max_failures: u32, window: Duration) -> Self {
+    pub fn new(store: Store, clock: Clock, max_failures: u32, window: std::time::Duration) -> Self {
         Self {
+            store,
+            clock,
             max_failures,
-            window,
-            failures: Mutex::new(HashMap::new()),
+            window: Duration::try_from(window).unwrap_or(Duration::MAX),
         }
     }
 
     /// Whether `key` may try to log in now.
-    pub fn allowed(&self, key: &str) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(key) {
-            Some((_, since)) if since.elapsed() > self.window => {
-                map.remove(key);
-                true
-            }
-            Some((count, _)) => *count < self.max_failures,
-            None => true,
-        }
+    pub async fn allowed(&self, key: &str) -> Result<bool, StoreError> {
+        let failures = self.store.login_failures(key, self.clock.now() - self.window).await?;
+        Ok(failures < i64::from(self.max_failures))
     }
 
-    pub fn failed(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget stale entries now and then so the map cannot grow without bound.
-        if map.len() > 10_000 {
-            let window = self.window;
-            map.retain(|_, (_, since)| since.elapsed() <= window);
-        }
-        let entry = map.entry(key.to_owned()).or_insert((0, Instant::now()));
-        entry.0 += 1;
+    pub async fn failed(&self, key: &str) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.store.record_login_failure(key, now, now - self.window).await
     }
 
-    pub fn succeeded(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    pub async fn succeeded(&self, key: &str) -> Result<(), StoreError> {
+        self.store.clear_login_failures(key).await
     }
 }
 
@@ -52,24 +43,40 @@ impl LoginLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_account_is_locked_after_too_many_failures_and_a_success_resets_it() {
-        let limiter = LoginLimiter::new(3, Duration::from_secs(60));
-        for _ in 0..3 {
-            assert!(limiter.allowed("ana@x.es"));
-            limiter.failed("ana@x.es");
-        }
-        assert!(!limiter.allowed("ana@x.es"));
-        assert!(limiter.allowed("luis@x.es"));
-        limiter.succeeded("ana@x.es");
-        assert!(limiter.allowed("ana@x.es"));
+    async fn limiter(max: u32, clock: &Clock) -> (LoginLimiter, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/limits.db", dir.path().display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        let limiter = LoginLimiter::new(store, clock.clone(), max, std::time::Duration::from_secs(60));
+        (limiter, dir)
     }
 
-    #[test]
-    fn the_lock_lifts_when_the_window_passes() {
-        let limiter = LoginLimiter::new(1, Duration::from_millis(1));
-        limiter.failed("k");
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(limiter.allowed("k"));
+    #[tokio::test]
+    async fn an_account_is_locked_after_too_many_failures_and_a_success_resets_it() {
+        let clock = Clock::manual(time::macros::datetime!(2026-11-23 10:00 UTC));
+        let (limiter, _dir) = limiter(3, &clock).await;
+        for _ in 0..3 {
+            assert!(limiter.allowed("ana@x.es").await.unwrap());
+            limiter.failed("ana@x.es").await.unwrap();
+        }
+        assert!(!limiter.allowed("ana@x.es").await.unwrap());
+        assert!(limiter.allowed("luis@x.es").await.unwrap());
+        limiter.succeeded("ana@x.es").await.unwrap();
+        assert!(limiter.allowed("ana@x.es").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_lock_lifts_when_the_window_passes_and_a_later_failure_counts_afresh() {
+        let clock = Clock::manual(time::macros::datetime!(2026-11-23 10:00 UTC));
+        let (limiter, _dir) = limiter(2, &clock).await;
+        limiter.failed("k").await.unwrap();
+        limiter.failed("k").await.unwrap();
+        assert!(!limiter.allowed("k").await.unwrap());
+        clock.advance(time::Duration::seconds(61));
+        assert!(limiter.allowed("k").await.unwrap());
+        limiter.failed("k").await.unwrap();
+        assert!(limiter.allowed("k").await.unwrap(), "the old failures no longer count");
+        limiter.failed("k").await.unwrap();
+        assert!(!limiter.allowed("k").await.unwrap());
     }
 }

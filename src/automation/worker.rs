@@ -26,8 +26,20 @@ const SWEEP_BATCH: i64 = 500;
 const REPLY_COOL_DOWN: time::Duration = time::Duration::hours(1);
 
 /// Runs until `shutdown` changes: the queue, the sweep, and the webhook deliverer.
-pub async fn run(hub: Hub, mut shutdown: watch::Receiver<bool>) {
+/// Webhooks are delivered by every node; the queue and the sweep are handled by the one node
+/// holding the `automation` lease.
+pub async fn run(hub: Hub, shutdown: watch::Receiver<bool>) {
     let deliverer = tokio::spawn(super::webhooks::run(hub.clone(), shutdown.clone()));
+    let worker = hub.clone();
+    crate::cluster::lease::while_held(&hub, "automation".into(), shutdown, move |stop| {
+        handle_queue(worker.clone(), stop)
+    })
+    .await;
+    let _ = deliverer.await;
+}
+
+/// Handles the queue and the sweep until `stop` changes.
+async fn handle_queue(hub: Hub, mut stop: watch::Receiver<bool>) {
     let sweep_every = Duration::from_secs(hub.settings.automation.sweep_interval_seconds.max(1));
     let mut swept: Option<(String, Instant)> = None;
     loop {
@@ -41,10 +53,9 @@ pub async fn run(hub: Hub, mut shutdown: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
-            _ = shutdown.changed() => break,
+            _ = stop.changed() => break,
         }
     }
-    let _ = deliverer.await;
 }
 
 /// What a committed batch must announce.

@@ -128,9 +128,17 @@ pub async fn check_breaches(hub: &Hub) -> Result<usize, StoreError> {
     Ok(fired)
 }
 
-/// The metrics worker: recomputes what changed, fires breaches, and pushes the supervisors'
-/// dashboard when anything moved.
-pub async fn run(hub: Hub, mut shutdown: watch::Receiver<bool>) {
+/// The metrics worker: recomputes what changed and fires breaches (on the one node holding the
+/// `metrics` lease), and pushes the supervisors' dashboard when anything moved (on every node,
+/// for its own consoles).
+pub async fn run(hub: Hub, shutdown: watch::Receiver<bool>) {
+    let lease = crate::cluster::lease::keep(&hub, "metrics".into(), shutdown.clone());
+    work(&hub, lease.held.clone(), shutdown).await;
+    lease.released().await;
+}
+
+async fn work(hub: &Hub, leader: watch::Receiver<bool>, mut shutdown: watch::Receiver<bool>) {
+    let hub = hub.clone();
     let mut events = hub.bus.subscribe();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -142,16 +150,22 @@ pub async fn run(hub: Hub, mut shutdown: watch::Receiver<bool>) {
             event = events.recv() => {
                 match event {
                     Ok(HubEvent::Dashboard { .. }) => continue,
+                    // The leader's own news: it already knows.
+                    Ok(HubEvent::MetricsRecomputed) if *leader.borrow() => continue,
                     Ok(_) | Err(RecvError::Lagged(_)) => changed = true,
                     Err(RecvError::Closed) => return,
                 }
                 continue;
             }
         }
-        loop {
+        let mut recomputed = false;
+        while *leader.borrow() {
             let started = std::time::Instant::now();
             match catch_up(&hub.store).await {
-                Ok(n) if n > 0 => changed = true,
+                Ok(n) if n > 0 => {
+                    changed = true;
+                    recomputed = true;
+                }
                 Ok(_) => break,
                 Err(e) => {
                     warn!(error = %e, "metrics not recomputed; will retry");
@@ -166,10 +180,15 @@ pub async fn run(hub: Hub, mut shutdown: watch::Receiver<bool>) {
                 changed = true;
             }
         }
-        match check_breaches(&hub).await {
-            Ok(0) => {}
-            Ok(_) => changed = true,
-            Err(e) => warn!(error = %e, "SLA deadlines not checked; will retry"),
+        if *leader.borrow() {
+            match check_breaches(&hub).await {
+                Ok(0) => {}
+                Ok(_) => changed = true,
+                Err(e) => warn!(error = %e, "SLA deadlines not checked; will retry"),
+            }
+        }
+        if recomputed {
+            hub.bus.publish(HubEvent::MetricsRecomputed);
         }
         if changed {
             match dashboard::snapshot(&hub).await {

@@ -2,12 +2,14 @@
 //!
 //! A worker claims one due row at a time with a lease (`locked_until`); the claim re-checks the
 //! lease in the UPDATE's own WHERE clause, so two workers (or two nodes on PostgreSQL) never
-//! both win the same row, and a crashed worker's lease simply expires.
+//! both win the same row, and a crashed worker's lease simply expires. On PostgreSQL the claim
+//! skips rows another node is claiming at that moment (`FOR UPDATE SKIP LOCKED`), so every
+//! node drains the outbox at once without queueing behind the others.
 
 use time::{Duration, OffsetDateTime};
 
 use super::rows::RowExt;
-use super::{Store, StoreError, Tx};
+use super::{Backend, Store, StoreError, Tx};
 use crate::domain::*;
 use switchboard_connectors::OutboundMessage;
 
@@ -62,13 +64,19 @@ pub(crate) async fn claim_leased(
     lease: Duration,
 ) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
     let at = now();
+    // On PostgreSQL several nodes claim at once: each skips the rows another is claiming
+    // instead of waiting for it and then finding the row taken.
+    let skip_locked = match store.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
     let mut tx = store.begin().await?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {table} SET locked_until = $1
          WHERE id = (SELECT id FROM {table}
                      WHERE status = 'pending' AND next_attempt_at <= $2
                        AND (locked_until IS NULL OR locked_until < $2)
-                     ORDER BY next_attempt_at LIMIT 1)
+                     ORDER BY next_attempt_at LIMIT 1 {skip_locked})
            AND status = 'pending' AND (locked_until IS NULL OR locked_until < $2)
          RETURNING {columns}"
     )))

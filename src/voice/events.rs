@@ -157,7 +157,19 @@ async fn screen_pop(hub: &Hub, settings: &VoiceSettings, leg: &CallLeg) -> Resul
         return Ok(vec![]);
     };
     let from = leg.from.clone().unwrap_or_default();
-    let number = PhoneNumber::parse(&from, hub.settings.contacts.default_region).ok();
+    let pop = pop_for(hub, agent, &leg.call_id, &from).await?;
+    hub.bus.publish(HubEvent::ScreenPop {
+        agent_id: agent,
+        pop: Box::new(pop),
+    });
+    Ok(vec![agent])
+}
+
+/// What `agent`'s screen shows for a call from `from`: the caller's contact, open conversations
+/// and latest touchpoints, as far as the agent may see them. Also built by the other nodes when
+/// the pop is relayed to them, for the agent's consoles there.
+pub(crate) async fn pop_for(hub: &Hub, agent: AgentId, call_id: &str, from: &str) -> Result<ScreenPop, StoreError> {
+    let number = PhoneNumber::parse(from, hub.settings.contacts.default_region).ok();
     let contact_id = match &number {
         Some(n) => hub.store.contact_by_handle(&Handle::Phone(n.clone())).await?,
         None => None,
@@ -167,7 +179,7 @@ async fn screen_pop(hub: &Hub, settings: &VoiceSettings, leg: &CallLeg) -> Resul
         Role::Agent => Some(hub.store.agent_inbox_ids(agent).await?),
         _ => None,
     };
-    let pop = match contact_id {
+    Ok(match contact_id {
         Some(id) => {
             let contact = hub.store.contact(id).await?;
             let interactions = hub
@@ -193,24 +205,19 @@ async fn screen_pop(hub: &Hub, settings: &VoiceSettings, leg: &CallLeg) -> Resul
                 .await?;
             open.retain(|c| c.status != ConversationStatus::Resolved);
             ScreenPop {
-                call_id: leg.call_id.clone(),
-                number: number.map(|n| n.to_string()).unwrap_or(from),
+                call_id: call_id.to_owned(),
+                number: number.map_or_else(|| from.to_owned(), |n| n.to_string()),
                 contact: Some(contact),
                 open_conversations: open,
                 interactions,
             }
         }
         None => ScreenPop {
-            call_id: leg.call_id.clone(),
-            number: number.map(|n| n.to_string()).unwrap_or(from),
+            call_id: call_id.to_owned(),
+            number: number.map_or_else(|| from.to_owned(), |n| n.to_string()),
             contact: None,
             open_conversations: vec![],
             interactions: vec![],
         },
-    };
-    hub.bus.publish(HubEvent::ScreenPop {
-        agent_id: agent,
-        pop: Box::new(pop),
-    });
-    Ok(vec![agent])
+    })
 }

@@ -5,6 +5,7 @@ mod events;
 mod follow;
 mod import;
 
+pub(crate) use events::pop_for;
 pub use events::{CallEventError, CallEventOutcome, handle_call_event};
 pub use follow::follow_asterisk_file;
 pub use import::{ImportReport, LineProblem, import_asterisk};
@@ -105,7 +106,16 @@ pub async fn run_followers(hub: crate::hub::Hub, mut shutdown: tokio::sync::watc
                     if let Some(path) = settings.asterisk_cdr_file
                         && followed.insert(account.id)
                     {
-                        tasks.spawn(follow_asterisk_file(hub.clone(), account, path, shutdown.clone()));
+                        // One node at a time follows a file: whichever holds its lease.
+                        let lease = format!("asterisk-cdr:{}:{}", account.id, path.display());
+                        let follower = hub.clone();
+                        crate::cluster::lease::spawn_while_held(
+                            &mut tasks,
+                            &hub,
+                            lease,
+                            shutdown.clone(),
+                            move |stop| follow_asterisk_file(follower.clone(), account.clone(), path.clone(), stop),
+                        );
                     }
                 }
             }

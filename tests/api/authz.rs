@@ -273,6 +273,7 @@ async fn every_route_answers_each_role_as_the_matrix_says(backend: Backend) {
         ),
         (Method::POST, "/api/v1/automation/sweep".into(), Some(json!({})), admins),
         (Method::GET, "/api/v1/triggers".into(), None, admins),
+        (Method::GET, "/api/v1/cluster".into(), None, admins),
         (
             Method::POST,
             "/api/v1/triggers".into(),

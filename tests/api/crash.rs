@@ -8,7 +8,6 @@
 //! Short mode (the test suite): 20 kills. Long mode: `SWITCHBOARD_CRASH_KILLS=1000`.
 
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,58 +16,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard_connectors::webhook;
 
+use crate::helpers::HubProcess;
+
 const PASSWORD: &str = "crash-admin-password";
-
-/// The hub as a child process, restarted on the same port, database and index.
-struct Hub {
-    child: Option<tokio::process::Child>,
-    port: u16,
-    dir: std::path::PathBuf,
-    base: String,
-}
-
-impl Hub {
-    async fn start(&mut self) {
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
-            .env("SWITCHBOARD__SERVER__LISTEN", format!("127.0.0.1:{}", self.port))
-            .env("SWITCHBOARD__SERVER__PUBLIC_URL", &self.base)
-            .env(
-                "SWITCHBOARD__DATABASE__URL",
-                format!("sqlite://{}/hub.db", self.dir.display()),
-            )
-            .env("SWITCHBOARD__INDEX__PATH", self.dir.join("index"))
-            .env("SWITCHBOARD__AUTH__INITIAL_ADMIN_PASSWORD", PASSWORD)
-            .env("SWITCHBOARD__OUTBOX__BASE_BACKOFF_MS", "50")
-            .env("SWITCHBOARD__EGRESS__ALLOW_PRIVATE_ADDRESSES", "true")
-            .env("SWITCHBOARD__LOG__LEVEL", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the switchboard binary starts");
-        self.child = Some(child);
-        let http = reqwest::Client::new();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == StatusCode::OK
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the hub did not become ready after a restart");
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.start_kill().unwrap();
-            child.wait().await.unwrap();
-        }
-    }
-}
 
 /// What the senders sent and what the hub acknowledged.
 #[derive(Default)]
@@ -86,17 +36,19 @@ async fn acknowledged_messages_survive_sigkill_exactly_once() {
         .and_then(|k| k.parse().ok())
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut hub = Hub {
-        child: None,
-        port,
-        dir: dir.path().to_owned(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
+    let mut hub = HubProcess::new(
+        PASSWORD,
+        &[
+            (
+                "SWITCHBOARD__DATABASE__URL",
+                format!("sqlite://{}/hub.db", dir.path().display()),
+            ),
+            (
+                "SWITCHBOARD__INDEX__PATH",
+                dir.path().join("index").display().to_string(),
+            ),
+        ],
+    );
     hub.start().await;
     let base = hub.base.clone();
 

@@ -97,7 +97,7 @@ pub(crate) async fn email_account(app: &TestApp, mail: &MailServers, user: &str,
     account["id"].as_str().unwrap().to_owned()
 }
 
-async fn emails_of(app: &TestApp, address: &str, count: usize) -> Vec<Value> {
+pub(crate) async fn emails_of(app: &TestApp, address: &str, count: usize) -> Vec<Value> {
     let started = Instant::now();
     loop {
         let (status, found) = app.get(&format!("/api/v1/contacts/lookup?email={address}")).await;

@@ -48,7 +48,7 @@ pub struct TestApp {
 }
 
 /// Makes a fresh database for `backend`, returning its URL.
-async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
     match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.join("switchboard.db").display()),
         Backend::Postgres => {
@@ -126,13 +126,18 @@ async fn spawn_app_on(
         server: None,
     };
     app.start().await;
-    let session = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app.token = admin_token(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app
+}
+
+/// Logs in as an admin and creates an admin API token for the test's requests.
+async fn admin_token(app: &TestApp, email: &str, password: &str) -> String {
+    let session = app.login(email, password).await;
     let created = session
         .post("/api/v1/api-tokens", json!({"name": "tests", "role": "admin"}))
         .await;
     assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.1);
-    app.token = created.1["token"].as_str().unwrap().to_owned();
-    app
+    created.1["token"].as_str().unwrap().to_owned()
 }
 
 impl TestApp {
@@ -380,4 +385,131 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+}
+
+/// The real `switchboard` binary as a child process, for tests that must kill it (SIGKILL runs
+/// no shutdown code) or run several nodes.
+pub struct HubProcess {
+    child: Option<tokio::process::Child>,
+    pub base: String,
+    env: Vec<(String, String)>,
+    /// Where the hub's stdout and stderr go; the test's stderr when `None`.
+    log: Option<PathBuf>,
+}
+
+impl HubProcess {
+    /// A hub on a free loopback port with the admin password `admin_password` and `env`
+    /// (`SWITCHBOARD__…` settings) besides; not started yet.
+    pub fn new(admin_password: &str, env: &[(&str, String)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut all = vec![
+            ("SWITCHBOARD__SERVER__LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+            ("SWITCHBOARD__SERVER__PUBLIC_URL".to_owned(), base.clone()),
+            (
+                "SWITCHBOARD__AUTH__INITIAL_ADMIN_PASSWORD".to_owned(),
+                admin_password.to_owned(),
+            ),
+            ("SWITCHBOARD__OUTBOX__BASE_BACKOFF_MS".to_owned(), "50".to_owned()),
+            (
+                "SWITCHBOARD__EGRESS__ALLOW_PRIVATE_ADDRESSES".to_owned(),
+                "true".to_owned(),
+            ),
+            ("SWITCHBOARD__LOG__LEVEL".to_owned(), "error".to_owned()),
+        ];
+        for (key, value) in env {
+            all.retain(|(k, _)| k != key);
+            all.push((key.to_string(), value.clone()));
+        }
+        Self {
+            child: None,
+            base,
+            env: all,
+            log: None,
+        }
+    }
+
+    /// Sends the hub's output to `path` instead of the test's stderr.
+    pub fn logging_to(mut self, path: PathBuf) -> Self {
+        self.log = Some(path);
+        self
+    }
+
+    /// Starts the binary and waits until it is ready.
+    pub async fn start(&mut self) {
+        let (stdout, stderr) = match &self.log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("the log file");
+                (file.try_clone().unwrap().into(), file.into())
+            }
+            None => (std::process::Stdio::null(), std::process::Stdio::inherit()),
+        };
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the switchboard binary starts");
+        self.child = Some(child);
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the hub at {} did not become ready", self.base);
+    }
+
+    /// SIGTERM, as a service manager stops it; returns how the process exited.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the hub is running");
+        let pid = child.id().unwrap().to_string();
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("the hub exits after SIGTERM")
+            .unwrap()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+        }
+    }
+}
+
+/// A [`TestApp`] view of a hub running elsewhere (a [`HubProcess`]): the same request helpers,
+/// authenticated with an admin API token created through `admin_password`.
+pub async fn attach(base: &str, admin_email: &str, admin_password: &str) -> TestApp {
+    let mut app = TestApp {
+        base: base.to_owned(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        token: String::new(),
+        settings: Settings::load(None).expect("default settings load"),
+        dir: tempfile::tempdir().expect("temp dir"),
+        clock: switchboard::clock::Clock::system(),
+        stop: None,
+        server: None,
+    };
+    app.token = admin_token(&app, admin_email, admin_password).await;
+    app
 }

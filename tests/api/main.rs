@@ -12,6 +12,7 @@ mod browser;
 mod calls;
 mod chat;
 mod chromium;
+mod cluster;
 mod console;
 mod contacts;
 mod conversations;

@@ -3,10 +3,11 @@
 //! and forged, inbox secrets, a mailbox password it fails to log in with, a trigger's signing
 //! key), then every line it wrote and every error body it sent is searched for them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use crate::helpers::HubProcess;
 
 const ADMIN_PASSWORD: &str = "admin-secret-password-1";
 
@@ -14,42 +15,28 @@ const ADMIN_PASSWORD: &str = "admin-secret-password-1";
 async fn secrets_never_reach_the_logs_or_error_bodies() {
     switchboard::startup::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
     let log_path = dir.path().join("hub.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .env("SWITCHBOARD__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("SWITCHBOARD__SERVER__PUBLIC_URL", &base)
-        .env(
-            "SWITCHBOARD__DATABASE__URL",
-            format!("sqlite://{}/hub.db", dir.path().display()),
-        )
-        .env("SWITCHBOARD__INDEX__PATH", dir.path().join("index"))
-        .env("SWITCHBOARD__AUTH__INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("SWITCHBOARD__EGRESS__ALLOW_PRIVATE_ADDRESSES", "true")
-        .env("SWITCHBOARD__LOG__LEVEL", "trace,hyper=debug,h2=info,tantivy=info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the switchboard binary starts");
+    let mut hub = HubProcess::new(
+        ADMIN_PASSWORD,
+        &[
+            (
+                "SWITCHBOARD__DATABASE__URL",
+                format!("sqlite://{}/hub.db", dir.path().display()),
+            ),
+            (
+                "SWITCHBOARD__INDEX__PATH",
+                dir.path().join("index").display().to_string(),
+            ),
+            (
+                "SWITCHBOARD__LOG__LEVEL",
+                "trace,hyper=debug,h2=info,tantivy=info".into(),
+            ),
+        ],
+    )
+    .logging_to(log_path.clone());
+    hub.start().await;
+    let base = hub.base.clone();
     let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let started = Instant::now();
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == StatusCode::OK)
-    {
-        assert!(started.elapsed() < Duration::from_secs(60), "the hub did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     let mut secrets: Vec<String> = vec![ADMIN_PASSWORD.into()];
     let mut bodies: Vec<String> = Vec::new();
@@ -217,16 +204,7 @@ async fn secrets_never_reach_the_logs_or_error_bodies() {
     // Give the IMAP poller time to fail (and log it), then stop the hub as a service manager
     // does: SIGTERM, and it exits cleanly by itself.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pid = child.id().unwrap().to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("the hub exits after SIGTERM")
-        .unwrap();
+    let exit = hub.terminate().await;
     assert!(exit.success(), "a clean exit after SIGTERM: {exit:?}");
 
     let logged = std::fs::read_to_string(&log_path).unwrap();
