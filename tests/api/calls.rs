@@ -26,7 +26,7 @@ pub(crate) async fn voice_account(app: &TestApp) -> String {
     account["id"].as_str().unwrap().to_owned()
 }
 
-async fn agent_at(app: &TestApp, extension: &str) -> (Value, String) {
+pub(crate) async fn agent_at(app: &TestApp, extension: &str) -> (Value, String) {
     let email = format!("ext{extension}@example.com");
     let (status, agent) = app
         .post("/api/v1/agents", json!({"email": email, "name": "Teo", "role": "agent", "password": "teo-password-1", "extension": extension}))

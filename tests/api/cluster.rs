@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::calls::{agent_at, voice_account};
 use crate::chat::{chat_account, connect, next_of, send, session};
 use crate::email::{MailServers, email_account, emails_of, mail};
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio};
@@ -19,26 +20,29 @@ use crate::sms::{PUBLIC_URL, inbound, twilio_account, twilio_post};
 const PASSWORD: &str = "cluster-admin-password";
 const ADMIN: &str = "admin@switchboard.local";
 
-/// Three nodes: A, B and C, each with its own port and search index, one database.
-async fn three_nodes(dir: &std::path::Path) -> (Vec<HubProcess>, Vec<TestApp>) {
+/// A node's settings: the shared database, its own search index.
+fn node_settings(database: &str, dir: &std::path::Path, name: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("SWITCHBOARD__DATABASE__URL", database.to_owned()),
+        (
+            "SWITCHBOARD__INDEX__PATH",
+            dir.join(format!("index-{name}")).display().to_string(),
+        ),
+        ("SWITCHBOARD__INDEX__WRITER_MEMORY_MB", "15".into()),
+        // Behind one load balancer, every node has the same public URL.
+        ("SWITCHBOARD__SERVER__PUBLIC_URL", PUBLIC_URL.into()),
+        ("SWITCHBOARD__CONTACTS__DEFAULT_REGION", "ES".into()),
+        ("SWITCHBOARD__OUTBOX__POLL_INTERVAL_MS", "100".into()),
+    ]
+}
+
+/// Three nodes: A, B and C, each with its own port and search index, one database; and the
+/// database's URL.
+async fn three_nodes(dir: &std::path::Path) -> (Vec<HubProcess>, Vec<TestApp>, String) {
     let database = fresh_database(Backend::Postgres, dir).await;
     let mut processes = Vec::new();
     for name in ["a", "b", "c"] {
-        let mut node = HubProcess::new(
-            PASSWORD,
-            &[
-                ("SWITCHBOARD__DATABASE__URL", database.clone()),
-                (
-                    "SWITCHBOARD__INDEX__PATH",
-                    dir.join(format!("index-{name}")).display().to_string(),
-                ),
-                ("SWITCHBOARD__INDEX__WRITER_MEMORY_MB", "15".into()),
-                // Behind one load balancer, every node has the same public URL.
-                ("SWITCHBOARD__SERVER__PUBLIC_URL", PUBLIC_URL.into()),
-                ("SWITCHBOARD__CONTACTS__DEFAULT_REGION", "ES".into()),
-                ("SWITCHBOARD__OUTBOX__POLL_INTERVAL_MS", "100".into()),
-            ],
-        );
+        let mut node = HubProcess::new(PASSWORD, &node_settings(&database, dir, name));
         node.start().await;
         processes.push(node);
     }
@@ -46,7 +50,7 @@ async fn three_nodes(dir: &std::path::Path) -> (Vec<HubProcess>, Vec<TestApp>) {
     for node in &processes {
         apps.push(attach(&node.base, ADMIN, PASSWORD).await);
     }
-    (processes, apps)
+    (processes, apps, database)
 }
 
 /// The next `interaction_created` event on an agent socket whose text is `text`.
@@ -69,7 +73,7 @@ async fn interaction_event(socket: &mut crate::chat::Socket, text: &str) -> Valu
 async fn three_nodes_on_one_postgresql_behave_as_one_hub() {
     switchboard::startup::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let (mut processes, nodes) = three_nodes(dir.path()).await;
+    let (mut processes, nodes, database) = three_nodes(dir.path()).await;
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let fake = FakeTwilio::start().await;
     let sms = twilio_account(a, &fake.base_url, json!({})).await;
@@ -138,6 +142,51 @@ async fn three_nodes_on_one_postgresql_behave_as_one_hub() {
         }
     };
     assert_eq!(reply["text"], "Sí, dígame");
+    // The visitor comes back through node C and misses nothing sent meanwhile through node B.
+    drop(visitor_b);
+    b.post(
+        &format!("/api/v1/conversations/{conversation}/replies"),
+        json!({"text": "¿Sigue ahí?"}),
+    )
+    .await;
+    let mut visitor_c = connect(c, &chat, visitor["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(&mut visitor_c, json!({"type": "resume", "after_seq": reply["seq"]})).await;
+    assert_eq!(next_of(&mut visitor_c, "message").await["text"], "¿Sigue ahí?");
+
+    // A call ringing at node C pops the caller's history on the agent's socket on node B,
+    // opened with a session the agent started on node A.
+    let voice = voice_account(a).await;
+    let (_, agent_cookie) = agent_at(a, "1001").await;
+    let mut agent_b = b.agent_socket(&agent_cookie, None).await.unwrap();
+    let rang = Instant::now();
+    let (status, _) = c
+        .post(
+            "/api/v1/calls/events",
+            json!({"channel_account_id": voice, "call_id": "cl-1", "event": "ringing", "from": "600 11 12 22", "to": "1001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let pop = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(2), agent_b.next())
+            .await
+            .expect("a pop arrives on node B")
+            .unwrap()
+            .unwrap();
+        let event: Value = serde_json::from_str(&frame.into_text().unwrap()).unwrap();
+        if event["type"] == "screen_pop" {
+            break event;
+        }
+    };
+    let popped = rang.elapsed();
+    println!("ringing at C -> screen pop on B: {popped:?}");
+    assert!(popped < Duration::from_millis(500), "the pop took {popped:?}");
+    assert_eq!(pop["pop"]["number"], "+34600111222");
+    assert!(
+        pop["pop"]["contact"]["id"].is_string(),
+        "the SMS sender is known: {pop}"
+    );
 
     // Thirty replies through all three nodes, drained by all three: each sent exactly once.
     let (_, found) = a.get("/api/v1/contacts/lookup?phone=600111222").await;
@@ -162,6 +211,17 @@ async fn three_nodes_on_one_postgresql_behave_as_one_hub() {
     }
     assert_eq!(sent.len(), 30, "every reply reached the provider: {sent:?}");
     assert!(sent.values().all(|&n| n == 1), "none twice: {sent:?}");
+
+    // A fourth node started later with an empty index builds it while serving.
+    let mut late = HubProcess::new(PASSWORD, &node_settings(&database, dir.path(), "d"));
+    late.start().await;
+    let d = attach(&late.base, ADMIN, PASSWORD).await;
+    let (found, took) = d
+        .search_until("q=consulta cruzada", Duration::from_secs(10), |r| r["total"] == 5)
+        .await;
+    assert_eq!(found["total"], 5, "the new node's index caught up: {found}");
+    println!("a node started empty found the earlier SMS after {took:?}");
+    drop(late);
 
     // A mailbox is polled by one node; killing it moves the polling to another, within 10 s,
     // with nothing missed and nothing twice.
