@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::events::{EventKind, record_event};
 use super::rows::RowExt;
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError, Tx};
 use crate::domain::*;
 use crate::metrics::definitions::{Change, Computed, Facts, Sample, SampleKind, Targets, Touch};
 
@@ -69,6 +69,40 @@ pub struct Occurrence {
     /// For breaches: the target missed and its deadline.
     pub kind: Option<SampleKind>,
     pub due_at: Option<OffsetDateTime>,
+}
+
+/// Locks those of `ids` that no other transaction holds, in id order, and returns them.
+///
+/// On PostgreSQL, ingest transactions update conversations in arrival order; a batch of metric
+/// updates taking the same rows in another order would deadlock with them (each side waiting a
+/// whole `deadlock_timeout` before PostgreSQL aborts one). Taking only the free rows, sorted,
+/// before writing means this transaction never waits for one. SQLite has one writer at a time:
+/// every row is free.
+async fn lock_free_conversations(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    ids: impl Iterator<Item = ConversationId>,
+) -> Result<HashSet<ConversationId>, StoreError> {
+    let mut ids: Vec<ConversationId> = ids.collect();
+    if backend == Backend::Sqlite || ids.is_empty() {
+        return Ok(ids.into_iter().collect());
+    }
+    ids.sort_by_key(|id| id.to_string());
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id FROM conversations WHERE id IN ({}) ORDER BY id FOR UPDATE SKIP LOCKED",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in &ids {
+        query = query.bind(id.to_string());
+    }
+    query
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.parsed("id"))
+        .collect()
 }
 
 impl Store {
@@ -170,8 +204,14 @@ impl Store {
             );
         }
         let mut tx = self.begin().await?;
+        let ours = lock_free_conversations(&mut tx, self.backend, batch.iter().map(|(s, _)| s.id)).await?;
         let mut new = Vec::new();
         for ((subject, computed), before) in batch.iter().zip(stored) {
+            // A conversation an ingest transaction holds is left for the next round: its
+            // version moves on with that write, so it is still behind afterwards.
+            if !ours.contains(&subject.id) {
+                continue;
+            }
             let id = subject.id.to_string();
             let wanted: HashSet<(SampleKind, i64, i64)> =
                 computed.samples.iter().map(|s| (s.kind, s.cycle, s.ordinal)).collect();

@@ -598,3 +598,54 @@ async fn bad_policies_calendars_and_periods_are_refused(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// On PostgreSQL the metrics worker writes only the conversations no other transaction holds:
+/// an ingest transaction holding one conversation neither blocks the rest of the batch nor
+/// deadlocks with it, and the held conversation is caught up in a later round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recomputing_skips_a_conversation_another_transaction_holds_instead_of_waiting() {
+    let mut app = spawn_app(Backend::Postgres).await;
+    let crm = app.api_account("crm").await;
+    let mut conversations = Vec::new();
+    for (n, email) in ["held@example.es", "free@example.es"].iter().enumerate() {
+        let (status, pushed) = app
+            .push(json!({"channel_account_id": crm, "external_id": format!("m-{n}"), "contact": {"email": email}, "text": "hola"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{pushed}");
+        conversations.push(pushed["interaction"]["conversation_id"].as_str().unwrap().to_owned());
+    }
+    app.stop().await;
+    let url = app.settings.database.url().to_owned();
+    let store = switchboard::store::Store::connect(&url, 4).await.unwrap();
+    store.mark_metrics_stale(false).await.unwrap();
+
+    // Another writer holds the first conversation's row, as an ingest batch does until commit.
+    let mut other = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let mut holding = sqlx::Connection::begin(&mut other).await.unwrap();
+    sqlx::query("SELECT id FROM conversations WHERE id = $1 FOR UPDATE")
+        .bind(&conversations[0])
+        .fetch_one(&mut *holding)
+        .await
+        .unwrap();
+    let looked_at = tokio::time::timeout(Duration::from_secs(5), switchboard::metrics::catch_up(&store))
+        .await
+        .expect("the recomputation does not wait for the held row")
+        .unwrap();
+    assert_eq!(looked_at, 2);
+    let behind: Vec<String> = store
+        .conversations_behind(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(
+        behind,
+        [conversations[0].clone()],
+        "only the held one is left for later"
+    );
+
+    holding.rollback().await.unwrap();
+    switchboard::metrics::catch_up(&store).await.unwrap();
+    assert!(store.conversations_behind(10).await.unwrap().is_empty());
+}

@@ -55,6 +55,8 @@ pub struct Bench {
     pub token: String,
     pub store_kind: &'static str,
     pub dir: TempDir,
+    /// The hub's settings, for starting more nodes on the same store.
+    settings: Settings,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), StartupError>>>,
     postgres: Option<PgDatabase>,
@@ -88,7 +90,7 @@ impl Bench {
         settings.auth.initial_admin_email = ADMIN_EMAIL.into();
         settings.auth.initial_admin_password = Some(ADMIN_PASSWORD.to_owned().into());
 
-        let app = Application::build(settings).await.context("building the hub")?;
+        let app = Application::build(settings.clone()).await.context("building the hub")?;
         let base = format!("http://127.0.0.1:{}", app.port());
         let hub = app.hub().clone();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -107,6 +109,7 @@ impl Bench {
             token: String::new(),
             store_kind,
             dir,
+            settings,
             stop: Some(stop_tx),
             server: Some(server),
             postgres: pg,
@@ -189,6 +192,30 @@ impl Bench {
         Ok(started.elapsed())
     }
 
+    /// Starts another node on the same PostgreSQL database, with its own search index, as a
+    /// second machine behind a load balancer would run it (here in the same process, on the
+    /// same cores).
+    pub async fn start_peer(&self, name: &str) -> Result<Peer> {
+        if self.postgres.is_none() {
+            bail!("more nodes need a shared store: run with --postgres");
+        }
+        let mut settings = self.settings.clone();
+        settings.index.path = self.dir.path().join(format!("index-{name}"));
+        let app = Application::build(settings).await.context("building a peer node")?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let hub = app.hub().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Ok(Peer {
+            hub,
+            base,
+            stop,
+            server,
+        })
+    }
+
     /// Stops the hub, waits for its workers and drops a PostgreSQL database made for the run.
     pub async fn stop(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -257,4 +284,24 @@ async fn drop_pg_database(db: &PgDatabase) -> Result<()> {
     .with_context(|| format!("dropping database {}", db.name))?;
     let _ = conn.close().await;
     Ok(())
+}
+
+/// Another node of the hub under test, on the same database.
+pub struct Peer {
+    pub hub: Hub,
+    pub base: String,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), StartupError>>,
+}
+
+impl Peer {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(60), self.server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => eprintln!("warning: a peer node stopped with an error: {e}"),
+            Ok(Err(e)) => eprintln!("warning: a peer node's task failed: {e}"),
+            Err(_) => eprintln!("warning: a peer node did not stop within 60 s"),
+        }
+    }
 }

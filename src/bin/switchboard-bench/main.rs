@@ -53,7 +53,13 @@
 //!    10 loads, when Chromium and the browser tests' Playwright driver are installed. Goal:
 //!    under 1 s.
 //!
-//! Seeding runs whenever `seed`, `reindex`, `search`, `lookup` or `freshness` is selected
+//! 9. `nodes` (with `--postgres` only): two more nodes on the same database, started empty
+//!    (their indexes catch up from the store), then signed SMS webhooks at 32 clients and the
+//!    search mix at 8 clients, once against one node and once spread round-robin over three.
+//!    The extra nodes run in this process on the same cores, so this measures what running as
+//!    several nodes costs, not what more machines would add.
+//!
+//! Seeding runs whenever `seed`, `reindex`, `search`, `lookup`, `freshness` or `nodes` is selected
 //! (they need the data set); `webhooks` and `cdr` alone run on an empty hub.
 //!
 //! The benchmark client shares the machine's cores with the hub, as in any single-machine
@@ -66,6 +72,7 @@ mod data;
 mod freshness;
 mod harness;
 mod lookup;
+mod nodes;
 mod search;
 mod seed;
 mod stats;
@@ -121,6 +128,7 @@ enum Scenario {
     Cdr,
     Freshness,
     Console,
+    Nodes,
 }
 
 fn parse_size(raw: &str) -> Result<usize, String> {
@@ -168,13 +176,15 @@ async fn run(args: Args) -> Result<()> {
 
 async fn scenarios(args: &Args, bench: &Bench, wanted: &dyn Fn(Scenario) -> bool) -> Result<()> {
     use Scenario::*;
-    let needs_data = [Seed, Reindex, Search, Lookup, Freshness].into_iter().any(wanted);
+    let needs_data = [Seed, Reindex, Search, Lookup, Freshness, Nodes]
+        .into_iter()
+        .any(wanted);
     let dataset = if needs_data {
         seed::seed(bench, args.seed, args.size).await?
     } else {
         Dataset::unseeded(args.seed, args.size)
     };
-    if needs_data && (wanted(Reindex) || wanted(Search) || wanted(Lookup)) {
+    if needs_data && (wanted(Reindex) || wanted(Search) || wanted(Lookup) || wanted(Nodes)) {
         // Searches and lookups run on a caught-up index, as after a quiet moment.
         if wanted(Reindex) {
             seed::reindex(bench, &dataset).await?;
@@ -199,6 +209,9 @@ async fn scenarios(args: &Args, bench: &Bench, wanted: &dyn Fn(Scenario) -> bool
     }
     if wanted(Console) {
         console::run(bench).await?;
+    }
+    if wanted(Nodes) {
+        nodes::run(bench, &dataset, args.webhook_messages, args.search_requests).await?;
     }
     Ok(())
 }

@@ -91,30 +91,42 @@ pub async fn run(bench: &Bench, dataset: &Dataset, requests_per_level: usize) ->
         ],
     );
     for clients in LEVELS {
-        let http = bench.http.clone();
-        let base = bench.base.clone();
-        let token = bench.token.clone();
-        let queries = mix.clone();
-        let run: LoadRun = closed_loop(clients, requests_per_level, LEVEL_DEADLINE, move |i| {
-            let kind = i % queries.len();
-            let request = http
-                .get(format!("{base}/api/v1/search?{}", queries[kind].1))
-                .bearer_auth(&token);
-            async move {
-                match request.send().await {
-                    Ok(r) if r.status().is_success() => match r.json::<Answer>().await {
-                        Ok(a) => (kind, true, a.total),
-                        Err(_) => (kind, false, 0),
-                    },
-                    _ => (kind, false, 0),
-                }
-            }
-        })
-        .await;
+        let run = load(bench, mix.clone(), clients, requests_per_level, &[bench.base.clone()]).await;
         let names: Vec<&str> = mix.iter().map(|(name, _)| name.as_str()).collect();
         run.level_rows(&mut table, clients, &names, 0, LEVEL_DEADLINE);
     }
     table.note("each answer carries the first 20 hits as full interactions read from the store; mean matches is the answer's `total`");
     table.print();
     Ok(())
+}
+
+/// `requests` searches from `clients` clients, round-robin over the query mix and over `bases`
+/// (the nodes' URLs).
+pub async fn load(
+    bench: &Bench,
+    queries: Arc<Vec<(String, String)>>,
+    clients: usize,
+    requests: usize,
+    bases: &[String],
+) -> LoadRun {
+    let http = bench.http.clone();
+    let token = bench.token.clone();
+    let bases = bases.to_vec();
+    closed_loop(clients, requests, LEVEL_DEADLINE, move |i| {
+        let kind = i % queries.len();
+        let base = &bases[i % bases.len()];
+        let request = http
+            .get(format!("{base}/api/v1/search?{}", queries[kind].1))
+            .bearer_auth(&token);
+        async move {
+            match request.send().await {
+                Ok(r) if r.status().is_success() => match r.json::<Answer>().await {
+                    Ok(a) => (kind, true, a.total),
+                    Err(_) => (kind, false, 0),
+                },
+                _ => (kind, false, 0),
+            }
+        }
+    })
+    .await
 }

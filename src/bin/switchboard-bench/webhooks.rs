@@ -15,7 +15,7 @@ use switchboard_connectors::sms::twilio;
 use crate::data;
 use crate::harness::{Bench, PUBLIC_URL};
 use crate::seed::Dataset;
-use crate::stats::{Percentiles, Table, closed_loop, ms, rate};
+use crate::stats::{LoadRun, Percentiles, Table, closed_loop, ms, rate};
 
 pub const LEVELS: [usize; 3] = [8, 32, 128];
 const LEVEL_DEADLINE: Duration = Duration::from_secs(120);
@@ -23,7 +23,17 @@ const GOAL_RATE: f64 = 5_000.0;
 const GOAL_P99: Duration = Duration::from_millis(50);
 const TO: &str = "+34910000000";
 
-pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) -> Result<()> {
+/// An SMS account made for the benchmark, with what a client needs to sign its webhooks.
+pub struct SmsAccount {
+    account_id: ChannelAccountId,
+    path: String,
+    account_sid: String,
+    auth_token: String,
+    bodies: Arc<Vec<String>>,
+}
+
+/// Creates the Twilio SMS account the webhooks are sent to.
+pub async fn sms_account(bench: &Bench, dataset: &Dataset) -> Result<SmsAccount> {
     let mut rng = StdRng::seed_from_u64(dataset.seed ^ 0x0073_6d73);
     let account_sid = format!("AC{:032x}", rng.random::<u128>());
     let auth_token = format!("{:032x}", rng.random::<u128>());
@@ -43,17 +53,102 @@ pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) ->
     }
     let id = account["id"].as_str().context("no id for the sms account")?.to_owned();
     let account_id: ChannelAccountId = id.parse().context("the sms account id")?;
-    let path = format!("/webhooks/sms/{id}/twilio");
-    let signed_url = format!("{PUBLIC_URL}{path}");
-    let bodies: Arc<Vec<String>> = Arc::new(
-        (0..256)
-            .map(|i| {
-                let length = rng.random_range(15..150);
-                data::text(&mut rng, i % 3 != 0, length)
-            })
-            .collect(),
-    );
+    let bodies = (0..256)
+        .map(|i| {
+            let length = rng.random_range(15..150);
+            data::text(&mut rng, i % 3 != 0, length)
+        })
+        .collect();
+    Ok(SmsAccount {
+        account_id,
+        path: format!("/webhooks/sms/{id}/twilio"),
+        account_sid,
+        auth_token,
+        bodies: Arc::new(bodies),
+    })
+}
 
+/// One load level: `messages` signed webhooks with MessageSids unique to `tag`, from `clients`
+/// clients, spread round-robin over `bases` (the nodes' URLs). Returns the run and how many
+/// acknowledged messages were then found in the store.
+pub async fn load(
+    bench: &Bench,
+    dataset: &Dataset,
+    sms: &SmsAccount,
+    tag: usize,
+    clients: usize,
+    messages: usize,
+    bases: &[String],
+) -> (LoadRun, usize) {
+    let http = bench.http.clone();
+    let urls: Vec<String> = bases.iter().map(|base| format!("{base}{}", sms.path)).collect();
+    let signed_url = format!("{PUBLIC_URL}{}", sms.path);
+    let auth_token = sms.auth_token.clone();
+    let account_sid = sms.account_sid.clone();
+    let people = dataset.people.clone();
+    let bodies = sms.bodies.clone();
+    let seed = dataset.seed;
+    let run = closed_loop(clients, messages, LEVEL_DEADLINE, move |i| {
+        let person = &people[(i.wrapping_mul(2_654_435_761)) % people.len()];
+        let params: Vec<(String, String)> = [
+            ("ToCountry", "ES"),
+            ("ToState", ""),
+            ("SmsMessageSid", &sid(seed, tag, i)),
+            ("NumMedia", "0"),
+            ("ToCity", ""),
+            ("FromZip", ""),
+            ("SmsSid", &sid(seed, tag, i)),
+            ("FromState", ""),
+            ("SmsStatus", "received"),
+            ("FromCity", ""),
+            ("Body", &bodies[i % bodies.len()]),
+            ("FromCountry", person.country),
+            ("To", TO),
+            ("ToZip", ""),
+            ("NumSegments", "1"),
+            ("MessageSid", &sid(seed, tag, i)),
+            ("AccountSid", &account_sid),
+            ("From", person.phone.as_str()),
+            ("ApiVersion", "2010-04-01"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let signature = twilio::signature(&auth_token, &signed_url, &params);
+        let request = http
+            .post(&urls[i % urls.len()])
+            .header(twilio::SIGNATURE_HEADER, signature)
+            .form(&params);
+        async move {
+            match request.send().await {
+                Ok(r) if r.status().is_success() => (0, r.bytes().await.is_ok(), i as u64),
+                _ => (0, false, i as u64),
+            }
+        }
+    })
+    .await;
+    // Every acknowledged message must be in the store.
+    let store = bench.hub.store.clone();
+    let account_id = sms.account_id;
+    let found = futures::stream::iter(run.samples.iter().filter(|s| s.ok).map(|s| s.value as usize))
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                matches!(
+                    store.interaction_by_external_id(account_id, &sid(seed, tag, i)).await,
+                    Ok(Some(_))
+                )
+            }
+        })
+        .buffer_unordered(16)
+        .filter(|found| std::future::ready(*found))
+        .count()
+        .await;
+    (run, found)
+}
+
+pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) -> Result<()> {
+    let sms = sms_account(bench, dataset).await?;
     let mut table = Table::new(
         format!("5. twilio inbound sms webhooks ({messages_per_level} signed messages per level, unique MessageSids)"),
         &[
@@ -70,73 +165,11 @@ pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) ->
         ],
     );
     for (level, clients) in LEVELS.into_iter().enumerate() {
-        let http = bench.http.clone();
-        let url = format!("{}{path}", bench.base);
-        let signed_url = signed_url.clone();
-        let auth_token = auth_token.clone();
-        let account_sid = account_sid.clone();
-        let people = dataset.people.clone();
-        let bodies = bodies.clone();
-        let seed = dataset.seed;
-        let run = closed_loop(clients, messages_per_level, LEVEL_DEADLINE, move |i| {
-            let person = &people[(i.wrapping_mul(2_654_435_761)) % people.len()];
-            let params: Vec<(String, String)> = [
-                ("ToCountry", "ES"),
-                ("ToState", ""),
-                ("SmsMessageSid", &sid(seed, level, i)),
-                ("NumMedia", "0"),
-                ("ToCity", ""),
-                ("FromZip", ""),
-                ("SmsSid", &sid(seed, level, i)),
-                ("FromState", ""),
-                ("SmsStatus", "received"),
-                ("FromCity", ""),
-                ("Body", &bodies[i % bodies.len()]),
-                ("FromCountry", person.country),
-                ("To", TO),
-                ("ToZip", ""),
-                ("NumSegments", "1"),
-                ("MessageSid", &sid(seed, level, i)),
-                ("AccountSid", &account_sid),
-                ("From", person.phone.as_str()),
-                ("ApiVersion", "2010-04-01"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            let signature = twilio::signature(&auth_token, &signed_url, &params);
-            let request = http
-                .post(&url)
-                .header(twilio::SIGNATURE_HEADER, signature)
-                .form(&params);
-            async move {
-                match request.send().await {
-                    Ok(r) if r.status().is_success() => (0, r.bytes().await.is_ok(), i as u64),
-                    _ => (0, false, i as u64),
-                }
-            }
-        })
-        .await;
-        // Every acknowledged message must be in the store.
-        let acked: Vec<usize> = run.samples.iter().filter(|s| s.ok).map(|s| s.value as usize).collect();
-        let store = bench.hub.store.clone();
-        let seed = dataset.seed;
-        let found = futures::stream::iter(acked.iter().copied())
-            .map(|i| {
-                let store = store.clone();
-                async move {
-                    matches!(
-                        store.interaction_by_external_id(account_id, &sid(seed, level, i)).await,
-                        Ok(Some(_))
-                    )
-                }
-            })
-            .buffer_unordered(16)
-            .filter(|found| std::future::ready(*found))
-            .count()
-            .await;
+        let bases = [bench.base.clone()];
+        let (run, found) = load(bench, dataset, &sms, level, clients, messages_per_level, &bases).await;
+        let acked = run.samples.iter().filter(|s| s.ok).count();
         let p = Percentiles::of(&run.latencies(None, true));
-        let acks_per_s = acked.len() as f64 / run.elapsed.as_secs_f64().max(1e-9);
+        let acks_per_s = acked as f64 / run.elapsed.as_secs_f64().max(1e-9);
         let goal = match (acks_per_s >= GOAL_RATE, p.p99 <= GOAL_P99) {
             (true, true) => "met".to_owned(),
             (r, l) => format!(
@@ -149,13 +182,13 @@ pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) ->
         table.row(vec![
             clients.to_string(),
             run.count(None).to_string(),
-            acked.len().to_string(),
+            acked.to_string(),
             run.errors(None).to_string(),
-            rate(acked.len(), run.elapsed),
+            rate(acked, run.elapsed),
             ms(p.p50),
             ms(p.p95),
             ms(p.p99),
-            format!("{found}/{}", acked.len()),
+            format!("{found}/{acked}"),
             goal,
         ]);
         if run.cut_short {
@@ -171,6 +204,6 @@ pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) ->
 }
 
 /// A unique Twilio-shaped message id: `SM` and 32 hex digits.
-fn sid(seed: u64, level: usize, i: usize) -> String {
-    format!("SM{:08x}{:04x}{:020x}", seed as u32, level, i)
+fn sid(seed: u64, tag: usize, i: usize) -> String {
+    format!("SM{:08x}{:04x}{:020x}", seed as u32, tag, i)
 }
