@@ -91,7 +91,14 @@ pub async fn run(bench: &Bench, dataset: &Dataset, requests_per_level: usize) ->
         ],
     );
     for clients in LEVELS {
-        let run = load(bench, mix.clone(), clients, requests_per_level, &[bench.base.clone()]).await;
+        let run = load(
+            bench,
+            mix.clone(),
+            clients,
+            requests_per_level,
+            std::slice::from_ref(&bench.base),
+        )
+        .await;
         let names: Vec<&str> = mix.iter().map(|(name, _)| name.as_str()).collect();
         run.level_rows(&mut table, clients, &names, 0, LEVEL_DEADLINE);
     }
