@@ -3,6 +3,7 @@
 //! with SIGKILL hands its mailbox to another node.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -20,20 +21,39 @@ use crate::sms::{PUBLIC_URL, inbound, twilio_account, twilio_post};
 const PASSWORD: &str = "cluster-admin-password";
 const ADMIN: &str = "admin@switchboard.local";
 
-/// A node's settings: the shared database, its own search index.
-fn node_settings(database: &str, dir: &std::path::Path, name: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("SWITCHBOARD__DATABASE__URL", database.to_owned()),
-        (
-            "SWITCHBOARD__INDEX__PATH",
-            dir.join(format!("index-{name}")).display().to_string(),
-        ),
-        ("SWITCHBOARD__INDEX__WRITER_MEMORY_MB", "15".into()),
-        // Behind one load balancer, every node has the same public URL.
-        ("SWITCHBOARD__SERVER__PUBLIC_URL", PUBLIC_URL.into()),
-        ("SWITCHBOARD__CONTACTS__DEFAULT_REGION", "ES".into()),
-        ("SWITCHBOARD__OUTBOX__POLL_INTERVAL_MS", "100".into()),
-    ]
+/// The README's `node.toml`, as an operator would copy it.
+fn readme_node_config(dir: &std::path::Path) -> PathBuf {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme.find("```toml\n# node.toml").expect("the README shows node.toml") + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let config = &readme[start..end];
+    assert!(
+        config.contains(&format!("public_url = \"{PUBLIC_URL}\"")),
+        "the test signs webhooks for the README's public URL"
+    );
+    let path = dir.join("node.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// A node: the README's `node.toml`, with the test's database, index directory and port (and
+/// test conveniences) as environment variables over it.
+fn node(database: &str, dir: &std::path::Path, name: &str) -> HubProcess {
+    HubProcess::new(
+        PASSWORD,
+        &[
+            ("SWITCHBOARD__DATABASE__URL", database.to_owned()),
+            (
+                "SWITCHBOARD__INDEX__PATH",
+                dir.join(format!("index-{name}")).display().to_string(),
+            ),
+            ("SWITCHBOARD__INDEX__WRITER_MEMORY_MB", "15".into()),
+            ("SWITCHBOARD__CONTACTS__DEFAULT_REGION", "ES".into()),
+            ("SWITCHBOARD__OUTBOX__POLL_INTERVAL_MS", "100".into()),
+        ],
+    )
+    .without("SWITCHBOARD__SERVER__PUBLIC_URL")
+    .with_config(readme_node_config(dir))
 }
 
 /// Three nodes: A, B and C, each with its own port and search index, one database; and the
@@ -42,9 +62,9 @@ async fn three_nodes(dir: &std::path::Path) -> (Vec<HubProcess>, Vec<TestApp>, S
     let database = fresh_database(Backend::Postgres, dir).await;
     let mut processes = Vec::new();
     for name in ["a", "b", "c"] {
-        let mut node = HubProcess::new(PASSWORD, &node_settings(&database, dir, name));
-        node.start().await;
-        processes.push(node);
+        let mut process = node(&database, dir, name);
+        process.start().await;
+        processes.push(process);
     }
     let mut apps = Vec::new();
     for node in &processes {
@@ -213,7 +233,7 @@ async fn three_nodes_on_one_postgresql_behave_as_one_hub() {
     assert!(sent.values().all(|&n| n == 1), "none twice: {sent:?}");
 
     // A fourth node started later with an empty index builds it while serving.
-    let mut late = HubProcess::new(PASSWORD, &node_settings(&database, dir.path(), "d"));
+    let mut late = node(&database, dir.path(), "d");
     late.start().await;
     let d = attach(&late.base, ADMIN, PASSWORD).await;
     let (found, took) = d

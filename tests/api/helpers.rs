@@ -395,6 +395,8 @@ pub struct HubProcess {
     env: Vec<(String, String)>,
     /// Where the hub's stdout and stderr go; the test's stderr when `None`.
     log: Option<PathBuf>,
+    /// A settings file given with `--config`.
+    config: Option<PathBuf>,
 }
 
 impl HubProcess {
@@ -430,7 +432,20 @@ impl HubProcess {
             base,
             env: all,
             log: None,
+            config: None,
         }
+    }
+
+    /// Drops a default setting of [`HubProcess::new`] (so a config file's value holds).
+    pub fn without(mut self, key: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
+    /// Runs the hub with `--config path` (the environment still overrides it).
+    pub fn with_config(mut self, path: PathBuf) -> Self {
+        self.config = Some(path);
+        self
     }
 
     /// Sends the hub's output to `path` instead of the test's stderr.
@@ -450,6 +465,11 @@ impl HubProcess {
         };
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("serve")
+            .args(
+                self.config
+                    .iter()
+                    .flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]),
+            )
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(stdout)
             .stderr(stderr)
