@@ -131,6 +131,7 @@ impl Application {
                 hub: hub.clone(),
                 limiter,
                 desks: Default::default(),
+                visitors: Default::default(),
                 local_addr,
                 closing: closing_rx,
             },
@@ -171,6 +172,12 @@ impl Application {
             tokio::spawn(crate::metrics::run(self.hub.clone(), shutdown_rx.clone())),
             tokio::spawn(crate::automation::run(self.hub.clone(), shutdown_rx.clone())),
         ];
+        workers.push(tokio::spawn(
+            self.state
+                .visitors
+                .clone()
+                .run(self.hub.bus.clone(), shutdown_rx.clone()),
+        ));
         if let Some(outgoing) = self.relay {
             let url = self.hub.settings.database.url().to_owned();
             workers.push(tokio::spawn(crate::cluster::relay::run(

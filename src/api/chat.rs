@@ -18,9 +18,9 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_connectors::{Content, InboundEnvelope, ThreadingHints};
-use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
+use super::visitors::{Routed, Subscription};
 use super::{ApiError, AppState, Body, parse_id};
 use crate::bus::{Activity, HubEvent};
 use crate::chat::{ChatSettings, verify_visitor, visitor_token};
@@ -103,11 +103,17 @@ async fn socket(
     Ok(ws
         .max_message_size(state.hub.settings.limits.websocket_frame_bytes)
         .max_frame_size(state.hub.settings.limits.websocket_frame_bytes)
+        // Chat frames are small and a node holds many idle visitors: a small read buffer (the
+        // default is 128 KiB per socket) and writes sent at once.
+        .read_buffer_size(VISITOR_READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| {
+            let events = state.visitors.subscribe();
             Visitor {
                 state,
                 account,
                 visitor,
+                events,
                 handle: None,
                 conversation: None,
                 last_typing: None,
@@ -120,6 +126,8 @@ struct Visitor {
     state: AppState,
     account: ChannelAccount,
     visitor: Uuid,
+    /// This chat's events, routed to this socket alone.
+    events: Subscription,
     /// The visitor's handle, once it exists (after the first message or an identify).
     handle: Option<HandleId>,
     /// The visitor's current conversation, once there is one.
@@ -129,6 +137,8 @@ struct Visitor {
 }
 
 const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Read buffer of a visitor socket, in bytes; a larger frame is read in several steps.
+const VISITOR_READ_BUFFER: usize = 4096;
 
 fn error_frame(code: &str, message: impl std::fmt::Display) -> Value {
     json!({"type": "error", "code": code, "message": message.to_string()})
@@ -143,7 +153,6 @@ fn message_frame(i: &Interaction) -> Value {
 impl Visitor {
     async fn serve(mut self, socket: WebSocket) {
         let (mut outgoing, mut incoming) = socket.split();
-        let mut events = self.state.hub.bus.subscribe();
         self.refresh_handle().await;
         let conversation = match self.handle {
             Some(handle) => self
@@ -157,6 +166,7 @@ impl Visitor {
             None => None,
         };
         self.conversation = conversation.map(|c| c.id);
+        self.events.follow(self.handle, self.conversation);
         let hello = json!({"type": "hello", "visitor_id": self.visitor, "conversation_id": self.conversation});
         if outgoing.send(Message::Text(hello.to_string().into())).await.is_err() {
             return;
@@ -179,19 +189,19 @@ impl Visitor {
                     }
                     Some(Ok(_)) => vec![error_frame("unsupported", "send JSON text frames")],
                 },
-                event = events.recv() => match event {
-                    Ok(HubEvent::InteractionCreated { interaction }) if self.sees(&interaction) => {
+                routed = self.events.next() => match routed {
+                    Routed::Event(HubEvent::InteractionCreated { interaction }) if self.sees(&interaction) => {
                         self.conversation = Some(interaction.conversation_id);
                         vec![message_frame(&interaction)]
                     }
-                    Ok(HubEvent::AgentActivity { conversation_id, activity, .. }) if Some(conversation_id) == self.conversation => {
+                    Routed::Event(HubEvent::AgentActivity { conversation_id, activity, .. }) if Some(conversation_id) == self.conversation => {
                         vec![json!({"type": "typing", "typing": activity == Activity::Replying})]
                     }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => vec![json!({"type": "resync"})],
-                    Err(RecvError::Closed) => return,
+                    Routed::Event(_) => continue,
+                    Routed::Resync => vec![json!({"type": "resync"})],
                 },
             };
+            self.events.follow(self.handle, self.conversation);
             for reply in replies {
                 if outgoing.send(Message::Text(reply.to_string().into())).await.is_err() {
                     return;

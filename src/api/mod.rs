@@ -15,6 +15,9 @@ mod interactions;
 mod ops;
 mod reports;
 mod search;
+mod visitors;
+
+pub use visitors::VisitorRoutes;
 mod web;
 mod webhooks;
 mod ws;
@@ -40,6 +43,8 @@ use crate::store::StoreError;
 pub struct AppState {
     pub hub: Hub,
     pub limiter: Arc<LoginLimiter>,
+    /// Routes chat events to this node's visitor sockets.
+    pub visitors: Arc<VisitorRoutes>,
     /// The agent consoles open on this node, for presence.
     pub desks: Arc<crate::presence::Desks>,
     /// The address this node's listener is bound to (the configured port may be 0).

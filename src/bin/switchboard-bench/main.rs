@@ -59,6 +59,11 @@
 //!    The extra nodes run in this process on the same cores, so this measures what running as
 //!    several nodes costs, not what more machines would add.
 //!
+//! 10. `websocket`: the release `switchboard` binary as its own process on a fresh SQLite
+//!     store; `--ws-connections` chat visitors connect and stay idle (the hub's resident memory
+//!     per connection and connections per GiB; goal ≥ 50,000 in 1 GiB), then 100 of them send
+//!     at `--ws-rate` messages/s while an agent's socket receives each (goal p99 ≤ 10 ms).
+//!
 //! Seeding runs whenever `seed`, `reindex`, `search`, `lookup`, `freshness` or `nodes` is selected
 //! (they need the data set); `webhooks` and `cdr` alone run on an empty hub.
 //!
@@ -77,6 +82,7 @@ mod search;
 mod seed;
 mod stats;
 mod webhooks;
+mod websocket;
 
 use std::time::Instant;
 
@@ -116,6 +122,16 @@ struct Args {
     /// Seconds of paced ingest per rate in the freshness scenario.
     #[arg(long, default_value_t = 5)]
     freshness_seconds: u64,
+    /// Idle chat WebSockets to hold open in the websocket scenario (each side of a connection
+    /// takes a file descriptor in its process).
+    #[arg(long, default_value_t = 10_000)]
+    ws_connections: usize,
+    /// Chat messages per second in the websocket scenario's delivery test.
+    #[arg(long, default_value_t = 1_000)]
+    ws_rate: u32,
+    /// Seconds of the websocket scenario's delivery test.
+    #[arg(long, default_value_t = 5)]
+    ws_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +145,7 @@ enum Scenario {
     Freshness,
     Console,
     Nodes,
+    Websocket,
 }
 
 fn parse_size(raw: &str) -> Result<usize, String> {
@@ -212,6 +229,9 @@ async fn scenarios(args: &Args, bench: &Bench, wanted: &dyn Fn(Scenario) -> bool
     }
     if wanted(Nodes) {
         nodes::run(bench, &dataset, args.webhook_messages, args.search_requests).await?;
+    }
+    if wanted(Websocket) {
+        websocket::run(args.ws_connections, args.ws_rate, args.ws_seconds).await?;
     }
     Ok(())
 }
