@@ -25,6 +25,7 @@ pub struct Settings {
     pub egress: EgressSettings,
     pub automation: AutomationSettings,
     pub cluster: ClusterSettings,
+    pub chat: ChatFloodSettings,
     pub log: LogSettings,
 }
 
@@ -35,6 +36,9 @@ pub struct ServerSettings {
     pub public_url: String,
     pub max_body_bytes: usize,
     pub cookie_secure: bool,
+    /// Behind a proxy: the client's address is the first one in `X-Forwarded-For` (only set
+    /// this when the proxy overwrites that header).
+    pub forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +119,15 @@ pub struct AutomationSettings {
     pub webhook_max_attempts: u32,
     pub webhook_timeout_seconds: u64,
     pub base_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatFloodSettings {
+    /// Messages one chat visitor may send per minute (bursts up to this many).
+    pub visitor_messages_per_minute: u32,
+    /// New chat visitor sessions one client address may start per minute.
+    pub sessions_per_minute_per_address: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -132,6 +132,7 @@ impl Application {
                 limiter,
                 desks: Default::default(),
                 visitors: Default::default(),
+                chat_limits: Arc::new(crate::api::ChatLimits::new(&settings.chat)),
                 local_addr,
                 closing: closing_rx,
             },
@@ -195,9 +196,8 @@ impl Application {
             stop.await;
             let _ = closing.send(true);
         };
-        let served = axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(stop)
-            .await;
+        let app = app(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(stop).await;
         let _ = shutdown_tx.send(true);
         for worker in workers {
             let _ = worker.await;

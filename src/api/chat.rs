@@ -9,7 +9,9 @@
 //! `seq`), `identified`, and `error` (`code`, `message`): a bad frame is answered, never fatal.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Path, Query, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -67,10 +69,12 @@ struct SessionRequest {
     token: Option<String>,
 }
 
-/// Confirms a visitor's token, or issues one to a new visitor.
+/// Confirms a visitor's token, or issues one to a new visitor (at most
+/// `chat.sessions_per_minute_per_address` new ones per client address).
 async fn session(
     State(state): State<AppState>,
     Path(account): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Body(body): Body<SessionRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -78,11 +82,37 @@ async fn session(
     let visitor = match body.token.as_deref() {
         Some(token) => verify_visitor(&account, token)
             .ok_or_else(|| ApiError::Unauthorized("the visitor token is not valid for this chat".into()))?,
-        None => Uuid::now_v7(),
+        None => {
+            let address = client_address(&state, peer, &headers);
+            if state.chat_limits.session(address).is_err() {
+                return Err(ApiError::TooManyRequests);
+            }
+            Uuid::now_v7()
+        }
     };
     Ok(Json(
         json!({"token": visitor_token(&account, visitor), "visitor_id": visitor}),
     ))
+}
+
+/// The client's address: the connection's, or behind a proxy that writes it (`server.forwarded_for`)
+/// the first one in `X-Forwarded-For`.
+fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let forwarded = || {
+        headers
+            .get("x-forwarded-for")?
+            .to_str()
+            .ok()?
+            .split(',')
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    match state.hub.settings.server.forwarded_for {
+        true => forwarded().unwrap_or(peer.ip()),
+        false => peer.ip(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -263,6 +293,14 @@ impl Visitor {
             return vec![
                 json!({"type": "error", "code": "invalid_text", "client_id": client_id, "message": format!("text must be 1 to {MAX_TEXT} characters")}),
             ];
+        }
+        if let Err(wait) = self.state.chat_limits.message(self.visitor) {
+            let seconds = wait.as_secs_f64().ceil() as u64;
+            return vec![json!({
+                "type": "error", "code": "rate_limited", "client_id": client_id,
+                "retry_after_ms": wait.as_millis() as u64,
+                "message": format!("too many messages; send it again in {seconds} s"),
+            })];
         }
         let envelope = InboundEnvelope {
             channel_account_id: self.account.id.0,

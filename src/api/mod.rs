@@ -10,6 +10,7 @@ mod chat;
 mod cluster;
 mod contacts;
 mod conversations;
+mod flood;
 mod inbox;
 mod interactions;
 mod ops;
@@ -17,6 +18,7 @@ mod reports;
 mod search;
 mod visitors;
 
+pub use flood::ChatLimits;
 pub use visitors::VisitorRoutes;
 mod web;
 mod webhooks;
@@ -43,6 +45,8 @@ use crate::store::StoreError;
 pub struct AppState {
     pub hub: Hub,
     pub limiter: Arc<LoginLimiter>,
+    /// Web chat's flood limits on this node.
+    pub chat_limits: Arc<ChatLimits>,
     /// Routes chat events to this node's visitor sockets.
     pub visitors: Arc<VisitorRoutes>,
     /// The agent consoles open on this node, for presence.

@@ -18,6 +18,7 @@ on_both_stores!(
     typing_shows_both_ways_between_visitor_and_agent,
     a_visitor_who_gives_an_email_joins_that_contacts_timeline,
     bad_frames_forged_tokens_and_foreign_pages_are_refused,
+    a_flood_of_messages_or_sessions_is_held_back_and_nothing_is_lost,
 );
 
 pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -355,4 +356,72 @@ async fn typing_shows_both_ways_between_visitor_and_agent(backend: Backend) {
         let shown = next_of(&mut socket, "typing").await;
         assert_eq!(shown["typing"], activity == "replying");
     }
+}
+
+async fn a_flood_of_messages_or_sessions_is_held_back_and_nothing_is_lost(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.chat.visitor_messages_per_minute = 5;
+        s.chat.sessions_per_minute_per_address = 3;
+    })
+    .await;
+    let account = chat_account(&app, json!({})).await;
+    let (_, flooder) = session(&app, &account, None).await;
+    let (_, neighbour) = session(&app, &account, None).await;
+    let mut socket = connect(&app, &account, flooder["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    for n in 0..8 {
+        send(
+            &mut socket,
+            json!({"type": "message", "client_id": format!("f-{n}"), "text": format!("spam {n}")}),
+        )
+        .await;
+    }
+    let mut acked = Vec::new();
+    let mut held = Vec::new();
+    while acked.len() + held.len() < 8 {
+        let frame = next(&mut socket).await.expect("every message is answered");
+        match frame["type"].as_str() {
+            Some("ack") => acked.push(frame["client_id"].as_str().unwrap().to_owned()),
+            Some("error") => {
+                assert_eq!(frame["code"], "rate_limited", "{frame}");
+                assert!(frame["retry_after_ms"].as_u64().unwrap() > 0, "{frame}");
+                held.push(frame["client_id"].as_str().unwrap().to_owned());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(acked, ["f-0", "f-1", "f-2", "f-3", "f-4"], "the allowance, in order");
+    assert_eq!(held, ["f-5", "f-6", "f-7"]);
+    let conversation = {
+        let (_, found) = app
+            .get(&format!("/api/v1/conversations?channel_account_id={account}"))
+            .await;
+        found[0]["id"].as_str().unwrap().to_owned()
+    };
+    let (_, thread) = app.get(&format!("/api/v1/conversations/{conversation}")).await;
+    assert_eq!(
+        thread["interactions"].as_array().unwrap().len(),
+        5,
+        "held messages are not stored"
+    );
+
+    // Another visitor is not held back by the flooder.
+    let mut other = connect(&app, &account, neighbour["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(
+        &mut other,
+        json!({"type": "message", "client_id": "n-1", "text": "hola"}),
+    )
+    .await;
+    assert_eq!(next_of(&mut other, "ack").await["client_id"], "n-1");
+
+    // Two sessions were started from this address already: one more is allowed, then 429;
+    // confirming a token a visitor holds is never limited.
+    assert_eq!(session(&app, &account, None).await.0, StatusCode::OK);
+    assert_eq!(session(&app, &account, None).await.0, StatusCode::TOO_MANY_REQUESTS);
+    let (status, same) = session(&app, &account, flooder["token"].as_str()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same["visitor_id"], flooder["visitor_id"]);
 }

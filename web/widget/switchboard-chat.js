@@ -15,8 +15,8 @@
   const hub = new URL(script.src).origin;
   const language = (document.documentElement.lang || navigator.language || "en").slice(0, 2).toLowerCase();
   const texts = {
-    en: { open: "Chat with us", title: "Chat", placeholder: "Write a message…", send: "Send", close: "Close chat", reconnecting: "Reconnecting…", failed: "Not sent" },
-    es: { open: "Habla con nosotros", title: "Chat", placeholder: "Escribe un mensaje…", send: "Enviar", close: "Cerrar el chat", reconnecting: "Reconectando…", failed: "No enviado" },
+    en: { open: "Chat with us", title: "Chat", placeholder: "Write a message…", send: "Send", close: "Close chat", reconnecting: "Reconnecting…", failed: "Not sent", waiting: "Sending in a moment…" },
+    es: { open: "Habla con nosotros", title: "Chat", placeholder: "Escribe un mensaje…", send: "Enviar", close: "Cerrar el chat", reconnecting: "Reconectando…", failed: "No enviado", waiting: "Enviando en un momento…" },
   }[language === "es" ? "es" : "en"];
 
   const storageKey = "switchboard-chat:" + account;
@@ -112,6 +112,7 @@
   const onFrame = (frame) => {
     if (frame.type === "ack") {
       state.pending = state.pending.filter((p) => p.client_id !== frame.client_id);
+      if (status.textContent === texts.waiting) status.textContent = "";
       state.lastSeq = Math.max(state.lastSeq, frame.seq || 0);
       save();
       rendered.add(frame.id);
@@ -126,6 +127,13 @@
       render(frame.direction, frame.text || "", key, false).dataset.id = frame.id;
     } else if (frame.type === "resync") {
       sendFrame({ type: "resume", after_seq: state.lastSeq });
+    } else if (frame.type === "error" && frame.code === "rate_limited" && frame.client_id) {
+      // Too many messages at once: the hub says when; the same client id is stored once.
+      const pending = state.pending.find((p) => p.client_id === frame.client_id);
+      status.textContent = texts.waiting;
+      if (pending) {
+        setTimeout(() => sendFrame({ type: "message", client_id: pending.client_id, text: pending.text }), frame.retry_after_ms || 1000);
+      }
     } else if (frame.type === "error" && frame.client_id) {
       const item = log.querySelector(`li[data-key="${CSS.escape(frame.client_id)}"]`);
       if (item) item.dataset.state = "failed";

@@ -57,6 +57,10 @@ impl HubProcess {
             .env("SWITCHBOARD__INDEX__PATH", dir.path().join("index"))
             .env("SWITCHBOARD__AUTH__INITIAL_ADMIN_PASSWORD", PASSWORD)
             .env("SWITCHBOARD__LOG__LEVEL", "warn")
+            // Every visitor here comes from 127.0.0.1 and sends ten messages a second: the
+            // flood limits would (rightly) stop the benchmark.
+            .env("SWITCHBOARD__CHAT__SESSIONS_PER_MINUTE_PER_ADDRESS", "100000000")
+            .env("SWITCHBOARD__CHAT__VISITOR_MESSAGES_PER_MINUTE", "100000000")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
