@@ -64,6 +64,12 @@ pub enum HubEvent {
     /// The metrics worker stored new figures (on whichever node holds its lease): every node
     /// refreshes its supervisors' dashboard. Not sent to consoles.
     MetricsRecomputed,
+    /// The customer has read the conversation up to `seq` (a chat visitor's read receipt).
+    CustomerRead {
+        conversation_id: ConversationId,
+        channel_account_id: ChannelAccountId,
+        seq: i64,
+    },
     /// The customer is typing in a chat.
     CustomerTyping {
         conversation_id: ConversationId,
@@ -83,7 +89,8 @@ impl HubEvent {
             Self::AgentActivity { channel_account_id, .. }
             | Self::DeliveryChanged { channel_account_id, .. }
             | Self::SlaBreached { channel_account_id, .. }
-            | Self::CustomerTyping { channel_account_id, .. } => Some(*channel_account_id),
+            | Self::CustomerTyping { channel_account_id, .. }
+            | Self::CustomerRead { channel_account_id, .. } => Some(*channel_account_id),
             Self::ScreenPop { .. }
             | Self::PresenceChanged { .. }
             | Self::Dashboard { .. }

@@ -18,6 +18,10 @@ pub enum VisitorFrame {
     },
     /// The visitor is typing; agents on the conversation see it.
     Typing,
+    /// The visitor has seen the conversation up to this sequence number (a read receipt).
+    Read {
+        seq: i64,
+    },
 }
 
 impl VisitorFrame {

@@ -7,6 +7,8 @@
 //! the contact with that handle). From the hub: `hello`, `ack` (`client_id`, `seq`, `id`),
 //! `message` (the conversation's messages, the visitor's own and the agents' replies, with their
 //! `seq`), `identified`, and `error` (`code`, `message`): a bad frame is answered, never fatal.
+//! Read receipts go both ways: the visitor sends `read` (`seq`: seen up to there), which agents'
+//! consoles show; the visitor gets `read` when an agent opens the conversation.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
 use std::net::{IpAddr, SocketAddr};
@@ -225,7 +227,12 @@ impl Visitor {
                         vec![message_frame(&interaction)]
                     }
                     Routed::Event(HubEvent::AgentActivity { conversation_id, activity, .. }) if Some(conversation_id) == self.conversation => {
-                        vec![json!({"type": "typing", "typing": activity == Activity::Replying})]
+                        let mut frames = vec![json!({"type": "typing", "typing": activity == Activity::Replying})];
+                        // An agent opening the conversation has seen what the visitor wrote.
+                        if activity == Activity::Viewing {
+                            frames.push(json!({"type": "read"}));
+                        }
+                        frames
                     }
                     Routed::Event(_) => continue,
                     Routed::Resync => vec![json!({"type": "resync"})],
@@ -271,6 +278,20 @@ impl Visitor {
             Frame::Message { client_id, text } => self.message(client_id, text).await,
             Frame::Resume { after_seq } => self.resume(after_seq).await,
             Frame::Identify { name, email, phone } => self.identify(name, email, phone).await,
+            Frame::Read { seq } => {
+                if let Some(conversation_id) = self.conversation {
+                    match self.state.hub.store.customer_read(conversation_id, seq).await {
+                        Ok(true) => self.state.hub.bus.publish(HubEvent::CustomerRead {
+                            conversation_id,
+                            channel_account_id: self.account.id,
+                            seq,
+                        }),
+                        Ok(false) => {}
+                        Err(e) => return vec![error_frame("unavailable", e)],
+                    }
+                }
+                vec![]
+            }
             Frame::Typing => {
                 let due = self.last_typing.is_none_or(|at| at.elapsed() >= TYPING_EVERY);
                 if let (true, Some(conversation_id)) = (due, self.conversation) {

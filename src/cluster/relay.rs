@@ -79,6 +79,11 @@ enum Wire {
         agent_id: AgentId,
     },
     MetricsRecomputed,
+    Read {
+        conversation_id: ConversationId,
+        channel_account_id: ChannelAccountId,
+        seq: i64,
+    },
     Typing {
         conversation_id: ConversationId,
         channel_account_id: ChannelAccountId,
@@ -138,6 +143,15 @@ impl Wire {
             },
             HubEvent::SessionsEnded { agent_id } => Self::SessionsEnded { agent_id: *agent_id },
             HubEvent::MetricsRecomputed => Self::MetricsRecomputed,
+            HubEvent::CustomerRead {
+                conversation_id,
+                channel_account_id,
+                seq,
+            } => Self::Read {
+                conversation_id: *conversation_id,
+                channel_account_id: *channel_account_id,
+                seq: *seq,
+            },
             HubEvent::CustomerTyping {
                 conversation_id,
                 channel_account_id,
@@ -207,6 +221,15 @@ impl Wire {
             },
             Self::SessionsEnded { agent_id } => HubEvent::SessionsEnded { agent_id },
             Self::MetricsRecomputed => HubEvent::MetricsRecomputed,
+            Self::Read {
+                conversation_id,
+                channel_account_id,
+                seq,
+            } => HubEvent::CustomerRead {
+                conversation_id,
+                channel_account_id,
+                seq,
+            },
             Self::Typing {
                 conversation_id,
                 channel_account_id,

@@ -74,6 +74,9 @@ pub struct Conversation {
     /// Why the conversation has its priority: `segment VIP`, `trigger Third missed call`,
     /// `set by Bea`; `None` for the default.
     pub priority_reason: Option<String>,
+    /// How far the customer has read (a chat visitor's read receipt): the highest message
+    /// sequence number they have seen, 0 before any.
+    pub customer_read_seq: i64,
 }
 
 /// One touchpoint: a message, a note or a call.

@@ -477,10 +477,26 @@ pub(crate) fn conversation_from_row(row: &AnyRow) -> Result<Conversation, StoreE
         sla_due_at: row.opt_time("sla_due_at")?,
         sla_target: row.opt_text("sla_due_kind")?,
         priority_reason: row.opt_text("priority_reason")?,
+        customer_read_seq: row.int("customer_read_seq")?,
     })
 }
 
 impl Store {
+    /// Records that the customer has read `conversation` up to `seq`; true when that is news (a
+    /// receipt never moves back, nor past the conversation's last message).
+    pub async fn customer_read(&self, conversation: ConversationId, seq: i64) -> Result<bool, StoreError> {
+        let moved = sqlx::query(
+            "UPDATE conversations SET customer_read_seq = $1
+             WHERE id = $2 AND customer_read_seq < $1 AND message_seq >= $1",
+        )
+        .bind(seq)
+        .bind(conversation.to_string())
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(moved > 0)
+    }
+
     /// The latest conversation carried on a handle in an account (a chat visitor's).
     pub async fn conversation_of_handle(
         &self,

@@ -76,13 +76,37 @@ async fn a_visitor_chats_from_a_real_browser_and_sees_the_agents_reply() {
     assert_eq!(status, StatusCode::CREATED);
     let mut stdin = browser.stdin.take().unwrap();
     stdin.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
-    drop(stdin);
 
     assert_eq!(
         next_line(&mut lines).await.as_deref(),
         Some("received polite"),
         "the reply appeared, as text, in an ARIA live log"
     );
+    // The widget, open and in front, sent a read receipt for the reply.
+    let started = std::time::Instant::now();
+    let read_seq = loop {
+        let (_, thread) = app.get(&format!("/api/v1/conversations/{conversation}")).await;
+        let seq = thread["conversation"]["customer_read_seq"].as_i64().unwrap();
+        if seq == 2 || started.elapsed() > Duration::from_secs(10) {
+            break seq;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(read_seq, 2, "the visitor's read receipt for the reply was stored");
+    // An agent opens the conversation: the visitor's message shows as seen, in Spanish.
+    let cookie = app.session_cookie(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let mut agent = app.agent_socket(&cookie, None).await.unwrap();
+    let _hello = futures::StreamExt::next(&mut agent).await;
+    let viewing = json!({"type": "activity", "conversation_id": conversation, "activity": "viewing"});
+    futures::SinkExt::send(
+        &mut agent,
+        tokio_tungstenite::tungstenite::Message::Text(viewing.to_string().into()),
+    )
+    .await
+    .unwrap();
+    stdin.write_all(b"seen?\n").await.unwrap();
+    drop(stdin);
+    assert_eq!(next_line(&mut lines).await.as_deref(), Some("seen Visto"));
     let status = tokio::time::timeout(Duration::from_secs(30), browser.wait())
         .await
         .unwrap()

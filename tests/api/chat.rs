@@ -19,6 +19,7 @@ on_both_stores!(
     a_visitor_who_gives_an_email_joins_that_contacts_timeline,
     bad_frames_forged_tokens_and_foreign_pages_are_refused,
     a_flood_of_messages_or_sessions_is_held_back_and_nothing_is_lost,
+    read_receipts_go_both_ways_and_never_move_back,
 );
 
 pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -424,4 +425,79 @@ async fn a_flood_of_messages_or_sessions_is_held_back_and_nothing_is_lost(backen
     let (status, same) = session(&app, &account, flooder["token"].as_str()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(same["visitor_id"], flooder["visitor_id"]);
+}
+
+async fn read_receipts_go_both_ways_and_never_move_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = chat_account(&app, json!({})).await;
+    let (_, visitor) = session(&app, &account, None).await;
+    let mut socket = connect(&app, &account, visitor["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-1", "text": "¿Hay stock?"}),
+    )
+    .await;
+    let conversation = next_of(&mut socket, "ack").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = app.session_cookie(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let mut agent = app.agent_socket(&cookie, None).await.unwrap();
+    let _hello = agent.next().await;
+
+    // The agent opens the conversation: the visitor learns their message was seen.
+    agent
+        .send(Message::Text(
+            json!({"type": "activity", "conversation_id": conversation, "activity": "viewing"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    next_of(&mut socket, "read").await;
+
+    // The agent answers; the visitor reads it: the agent's console hears, and the store keeps it.
+    app.post(
+        &format!("/api/v1/conversations/{conversation}/replies"),
+        json!({"text": "Sí, quedan tres"}),
+    )
+    .await;
+    let reply = loop {
+        let frame = next_of(&mut socket, "message").await;
+        if frame["direction"] == "outbound" {
+            break frame;
+        }
+    };
+    assert_eq!(reply["seq"], 2);
+    send(&mut socket, json!({"type": "read", "seq": 2})).await;
+    let receipt = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), agent.next())
+            .await
+            .expect("the receipt reaches the agent")
+            .unwrap()
+            .unwrap();
+        let event: Value = serde_json::from_str(&frame.into_text().unwrap()).unwrap();
+        if event["type"] == "customer_read" {
+            break event;
+        }
+    };
+    assert_eq!(receipt["conversation_id"], conversation.as_str());
+    assert_eq!(receipt["seq"], 2);
+    let read_seq = || async {
+        app.get(&format!("/api/v1/conversations/{conversation}")).await.1["conversation"]["customer_read_seq"].clone()
+    };
+    assert_eq!(read_seq().await, 2);
+
+    // A receipt for a message that does not exist, or an older one, changes nothing.
+    send(&mut socket, json!({"type": "read", "seq": 99})).await;
+    send(&mut socket, json!({"type": "read", "seq": 1})).await;
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c-2", "text": "Gracias"}),
+    )
+    .await;
+    next_of(&mut socket, "ack").await;
+    assert_eq!(read_seq().await, 2);
 }

@@ -1,6 +1,8 @@
 // Plays a website visitor in headless Chromium: opens a page embedding the chat widget, sends a
 // message, reports "sent" once the hub acknowledged it, then waits until the text given on
-// standard input (the agent's reply) appears in the widget and reports "received".
+// standard input (the agent's reply) appears in the widget and reports "received"; then, told
+// "seen?" on standard input, waits until the visitor's message shows the agent has seen it and
+// reports the label shown.
 // Usage: node widget.mjs PAGE_URL PROFILE_DIR MESSAGE
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
@@ -23,12 +25,15 @@ try {
   // Acknowledged by the hub: the item gets the stored interaction's id.
   await page.locator('li[data-direction="inbound"][data-id]').first().waitFor({ timeout: 15000 });
   console.log("sent");
-  const input = createInterface({ input: process.stdin });
-  const reply = (await input[Symbol.asyncIterator]().next()).value;
-  input.close();
+  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const reply = (await lines.next()).value;
   await page.getByRole("log").getByText(reply).waitFor({ timeout: 15000 });
   const live = await page.getByRole("log").getAttribute("aria-live");
   console.log(`received ${live}`);
+  await lines.next();
+  const seen = page.locator('li[data-direction="inbound"][data-state="seen"]').first();
+  await seen.waitFor({ timeout: 15000 });
+  console.log(`seen ${await seen.getAttribute("data-seen")}`);
 } finally {
   await context.close();
 }

@@ -83,6 +83,9 @@ export class ConversationView {
         else this.others.set(event.agent_id, { name: event.agent_name, activity: event.activity, at: Date.now() });
         this.renderNotices();
         break;
+      case "customer_read":
+        if (mine(event.conversation_id)) this.reloadSoon();
+        break;
       case "customer_typing":
         if (mine(event.conversation_id)) {
           this.customerTypingUntil = Date.now() + NOTICE_MS;
@@ -226,6 +229,7 @@ export class ConversationView {
         h("span", { class: "author" }, i.direction === "note" ? `${t("conversation.agentNote")} · ${author}` : author),
         h("time", { datetime: i.occurred_at }, formatTime(i.occurred_at)),
         delivery && h("span", { class: `delivery ${deliveryState(delivery)}` }, t(`conversation.${deliveryState(delivery)}`)),
+        i.direction === "outbound" && i.conversation_seq && i.conversation_seq <= this.data.conversation.customer_read_seq && h("span", { class: "seen" }, t("conversation.seen")),
       ),
       i.subject && i.channel === "email" && h("p", { class: "subject" }, `${t("conversation.subject")}: ${i.subject}`),
       body,

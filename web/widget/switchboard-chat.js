@@ -15,8 +15,8 @@
   const hub = new URL(script.src).origin;
   const language = (document.documentElement.lang || navigator.language || "en").slice(0, 2).toLowerCase();
   const texts = {
-    en: { open: "Chat with us", title: "Chat", placeholder: "Write a message…", send: "Send", close: "Close chat", reconnecting: "Reconnecting…", failed: "Not sent", waiting: "Sending in a moment…" },
-    es: { open: "Habla con nosotros", title: "Chat", placeholder: "Escribe un mensaje…", send: "Enviar", close: "Cerrar el chat", reconnecting: "Reconectando…", failed: "No enviado", waiting: "Enviando en un momento…" },
+    en: { open: "Chat with us", title: "Chat", placeholder: "Write a message…", send: "Send", close: "Close chat", reconnecting: "Reconnecting…", failed: "Not sent", waiting: "Sending in a moment…", seen: "Seen" },
+    es: { open: "Habla con nosotros", title: "Chat", placeholder: "Escribe un mensaje…", send: "Enviar", close: "Cerrar el chat", reconnecting: "Reconectando…", failed: "No enviado", waiting: "Enviando en un momento…", seen: "Visto" },
   }[language === "es" ? "es" : "en"];
 
   const storageKey = "switchboard-chat:" + account;
@@ -38,6 +38,7 @@
     .sbc-log li[data-direction=inbound]{margin-left:auto;background:#1f6feb;color:#fff}
     .sbc-log li[data-direction=outbound],.sbc-log li[data-direction=system]{background:#eef1f4}
     .sbc-log li[data-state=pending]{opacity:.6}
+    .sbc-log li[data-state=seen]::after{content:attr(data-seen);display:block;font-size:11px;opacity:.8;text-align:right}
     .sbc-status{padding:0 14px;color:#8a5300;font-size:12px;min-height:16px}
     .sbc-form{display:flex;gap:6px;padding:10px;border-top:1px solid #e3e6ea}
     .sbc-form input{flex:1;padding:8px;border:1px solid #c9ced4;border-radius:8px;font:inherit}
@@ -77,8 +78,10 @@
   const toggle = (open) => {
     panel.hidden = !open;
     launcher.setAttribute("aria-expanded", String(open));
-    if (open) input.focus();
-    else launcher.focus();
+    if (open) {
+      input.focus();
+      markRead();
+    } else launcher.focus();
   };
   launcher.addEventListener("click", () => toggle(panel.hidden));
   close.addEventListener("click", () => toggle(false));
@@ -101,6 +104,13 @@
 
   let socket = null;
   let backoff = 500;
+  let readSeq = 0;
+  // A read receipt for what the visitor can see: the panel open, the page in front.
+  const markRead = () => {
+    if (panel.hidden || document.visibilityState !== "visible" || state.lastSeq <= readSeq) return;
+    if (sendFrame({ type: "read", seq: state.lastSeq })) readSeq = state.lastSeq;
+  };
+  document.addEventListener("visibilitychange", markRead);
   const sendFrame = (frame) => {
     if (socket && socket.readyState === WebSocket.OPEN) {
       socket.send(JSON.stringify(frame));
@@ -125,6 +135,13 @@
       rendered.add(frame.id);
       const key = frame.client_id || frame.id;
       render(frame.direction, frame.text || "", key, false).dataset.id = frame.id;
+      markRead();
+    } else if (frame.type === "read") {
+      // An agent has the conversation open: what the visitor sent so far is seen.
+      log.querySelectorAll('li[data-direction="inbound"][data-state="delivered"]').forEach((item) => {
+        item.dataset.state = "seen";
+        item.dataset.seen = texts.seen;
+      });
     } else if (frame.type === "resync") {
       sendFrame({ type: "resume", after_seq: state.lastSeq });
     } else if (frame.type === "error" && frame.code === "rate_limited" && frame.client_id) {
