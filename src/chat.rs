@@ -16,6 +16,17 @@ pub struct ChatSettings {
     /// Pages allowed to embed the widget (`https://shop.example`); any page when empty.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The email inbox that sends a visitor the replies they did not read in time (the
+    /// offline fallback); none when unset.
+    #[serde(default)]
+    pub offline_email_account_id: Option<ChannelAccountId>,
+    /// How long a reply may stay unread before it goes by email.
+    #[serde(default = "default_offline_after")]
+    pub offline_after_seconds: u64,
+}
+
+fn default_offline_after() -> u64 {
+    600
 }
 
 impl ChatSettings {
@@ -91,6 +102,7 @@ mod tests {
         assert!(open.allows(None) && open.allows(Some("https://any.example")));
         let listed = ChatSettings {
             allowed_origins: vec!["https://shop.example/".into()],
+            ..Default::default()
         };
         assert!(listed.allows(Some("https://shop.example")));
         assert!(!listed.allows(Some("https://evil.example")) && !listed.allows(None));

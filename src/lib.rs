@@ -18,6 +18,8 @@ pub mod bus;
 pub mod channels;
 /// Web chat: settings and signed visitor identity.
 pub mod chat;
+/// Web chat's offline fallback: unread replies sent on by email.
+pub mod chat_offline;
 /// The command line: serve, migrate, reindex, agent create.
 pub mod cli;
 /// The hub's clock: the system's, or a manual one in tests.

@@ -22,6 +22,8 @@ const BATCH: i64 = 100;
 const TICK: Duration = Duration::from_millis(200);
 /// Contacts re-evaluated per transaction by the sweep.
 const SWEEP_BATCH: i64 = 500;
+/// How often chat replies left unread are looked for (the offline fallback).
+const FALLBACK_EVERY: Duration = Duration::from_secs(5);
 /// One trigger sends at most one automatic reply per conversation in this time.
 const REPLY_COOL_DOWN: time::Duration = time::Duration::hours(1);
 
@@ -42,6 +44,7 @@ pub async fn run(hub: Hub, shutdown: watch::Receiver<bool>) {
 async fn handle_queue(hub: Hub, mut stop: watch::Receiver<bool>) {
     let sweep_every = Duration::from_secs(hub.settings.automation.sweep_interval_seconds.max(1));
     let mut swept: Option<(String, Instant)> = None;
+    let mut fallback_checked = Instant::now();
     loop {
         match handle_due(&hub).await {
             Ok(n) if n as i64 >= BATCH => continue,
@@ -50,6 +53,12 @@ async fn handle_queue(hub: Hub, mut stop: watch::Receiver<bool>) {
         }
         if let Err(error) = sweep_if_due(&hub, &mut swept, sweep_every).await {
             warn!(%error, "segment sweep");
+        }
+        if fallback_checked.elapsed() >= FALLBACK_EVERY {
+            fallback_checked = Instant::now();
+            if let Err(error) = crate::chat_offline::send_due(&hub).await {
+                warn!(%error, "chat offline fallback");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}

@@ -20,6 +20,7 @@ on_both_stores!(
     bad_frames_forged_tokens_and_foreign_pages_are_refused,
     a_flood_of_messages_or_sessions_is_held_back_and_nothing_is_lost,
     read_receipts_go_both_ways_and_never_move_back,
+    replies_left_unread_go_to_the_visitors_email_once,
 );
 
 pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -500,4 +501,140 @@ async fn read_receipts_go_both_ways_and_never_move_back(backend: Backend) {
     .await;
     next_of(&mut socket, "ack").await;
     assert_eq!(read_seq().await, 2);
+}
+
+async fn replies_left_unread_go_to_the_visitors_email_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_servers = crate::email::MailServers::from_env();
+    let (desk, password) = mail_servers.user("chatdesk");
+    let inbox = crate::email::email_account(&app, &mail_servers, &desk, &password).await;
+    let account = chat_account(
+        &app,
+        json!({"offline_email_account_id": inbox, "offline_after_seconds": 1}),
+    )
+    .await;
+    let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let reply = |conversation: String, text: String| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .post(
+                    &format!("/api/v1/conversations/{conversation}/replies"),
+                    json!({"text": text}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    };
+    // A visitor who says who they are, asks, and leaves.
+    let marta = format!("marta-{run}@example.es");
+    let (_, visitor) = session(&app, &account, None).await;
+    let mut socket = connect(&app, &account, visitor["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(&mut socket, json!({"type": "identify", "email": marta})).await;
+    next_of(&mut socket, "identified").await;
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "m-1", "text": "¿Enviáis a Canarias?"}),
+    )
+    .await;
+    let left = next_of(&mut socket, "ack").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(socket);
+    // One who stays and reads the answer, and one who gave no address.
+    let (_, reader) = session(&app, &account, None).await;
+    let mut reading = connect(&app, &account, reader["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(
+        &mut reading,
+        json!({"type": "identify", "email": format!("lector-{run}@example.es")}),
+    )
+    .await;
+    next_of(&mut reading, "identified").await;
+    send(
+        &mut reading,
+        json!({"type": "message", "client_id": "r-1", "text": "Hola"}),
+    )
+    .await;
+    let stayed = next_of(&mut reading, "ack").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, anonymous) = session(&app, &account, None).await;
+    let mut nameless = connect(&app, &account, anonymous["token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    send(
+        &mut nameless,
+        json!({"type": "message", "client_id": "a-1", "text": "Hola"}),
+    )
+    .await;
+    let unnamed = next_of(&mut nameless, "ack").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(nameless);
+
+    reply(left.clone(), format!("Sí, enviamos a Canarias {run}")).await;
+    reply(left.clone(), format!("El envío tarda 3 días {run}")).await;
+    reply(stayed, format!("Le leo ahora {run}")).await;
+    reply(unnamed, format!("Sin dirección {run}")).await;
+    let seen = loop {
+        let frame = next_of(&mut reading, "message").await;
+        if frame["direction"] == "outbound" {
+            break frame;
+        }
+    };
+    send(&mut reading, json!({"type": "read", "seq": seen["seq"]})).await;
+
+    let started = std::time::Instant::now();
+    let sent = loop {
+        let sent = mail_servers.relayed(&format!("Canarias {run}"));
+        if !sent.is_empty() || started.elapsed() > Duration::from_secs(30) {
+            break sent;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(sent.len(), 1, "one email for the two unread replies");
+    let email = &sent[0];
+    assert!(
+        email.contains(&format!("To: {marta}")) || email.contains(&format!("<{marta}>")),
+        "{email}"
+    );
+    assert!(
+        email.contains(&format!("El env=C3=ADo tarda 3 d=C3=ADas {run}"))
+            || email.contains(&format!("El envío tarda 3 días {run}")),
+        "{email}"
+    );
+    assert!(email.contains("Subject: web: your chat"), "{email}");
+
+    // Later: still one email; nothing for the reply that was read, nor for the visitor without
+    // an address; and the email is in Marta's timeline.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(mail_servers.relayed(&format!("Canarias {run}")).len(), 1, "sent once");
+    assert!(
+        mail_servers.relayed(&format!("Le leo ahora {run}")).is_empty(),
+        "a read reply is not emailed"
+    );
+    assert!(
+        mail_servers
+            .relayed(&format!("Sin direcci"))
+            .iter()
+            .all(|m| !m.contains(run))
+    );
+    let (_, found) = app.get(&format!("/api/v1/contacts/lookup?email={marta}")).await;
+    let channels: Vec<&str> = found["interactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["channel"].as_str().unwrap())
+        .collect();
+    assert!(
+        channels.contains(&"email") && channels.contains(&"chat"),
+        "{channels:?}"
+    );
 }
