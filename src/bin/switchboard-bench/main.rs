@@ -64,6 +64,11 @@
 //!     per connection and connections per GiB; goal ≥ 50,000 in 1 GiB), then 100 of them send
 //!     at `--ws-rate` messages/s while an agent's socket receives each (goal p99 ≤ 10 ms).
 //!
+//! 11. `imap`: dovecot started from `scripts/mail-start.sh`, a mailbox of `--imap-messages`
+//!     mails (default: the size, at most 100k) imported with `doveadm`, then synced whole by
+//!     `mbsync` and by the hub (until every mail is stored). Goal: the hub within 1.5× of
+//!     mbsync. Skipped without dovecot and isync.
+//!
 //! Seeding runs whenever `seed`, `reindex`, `search`, `lookup`, `freshness` or `nodes` is selected
 //! (they need the data set); `webhooks` and `cdr` alone run on an empty hub.
 //!
@@ -76,6 +81,7 @@ mod console;
 mod data;
 mod freshness;
 mod harness;
+mod imap;
 mod lookup;
 mod nodes;
 mod search;
@@ -132,6 +138,9 @@ struct Args {
     /// Seconds of the websocket scenario's delivery test.
     #[arg(long, default_value_t = 5)]
     ws_seconds: u64,
+    /// Mails in the mailbox of the imap scenario (default: the size, at most 100k).
+    #[arg(long)]
+    imap_messages: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,6 +155,7 @@ enum Scenario {
     Console,
     Nodes,
     Websocket,
+    Imap,
 }
 
 fn parse_size(raw: &str) -> Result<usize, String> {
@@ -181,8 +191,10 @@ async fn run(args: Args) -> Result<()> {
     print_header(&args);
     let bench = Bench::start(args.postgres.as_deref()).await?;
 
-    let result = scenarios(&args, &bench, &wanted).await;
+    let mut servers = None;
+    let result = scenarios(&args, &bench, &wanted, &mut servers).await;
     let stopped = bench.stop().await;
+    drop(servers);
     println!(
         "\ntotal wall time: {:.1} s; peak RSS of the whole run (hub and client): {} MiB",
         started.elapsed().as_secs_f64(),
@@ -191,7 +203,13 @@ async fn run(args: Args) -> Result<()> {
     result.and(stopped)
 }
 
-async fn scenarios(args: &Args, bench: &Bench, wanted: &dyn Fn(Scenario) -> bool) -> Result<()> {
+/// Runs the wanted scenarios; servers they started that must outlive the hub go to `servers`.
+async fn scenarios(
+    args: &Args,
+    bench: &Bench,
+    wanted: &dyn Fn(Scenario) -> bool,
+    servers: &mut Option<imap::MailServers>,
+) -> Result<()> {
     use Scenario::*;
     let needs_data = [Seed, Reindex, Search, Lookup, Freshness, Nodes]
         .into_iter()
@@ -232,6 +250,9 @@ async fn scenarios(args: &Args, bench: &Bench, wanted: &dyn Fn(Scenario) -> bool
     }
     if wanted(Websocket) {
         websocket::run(args.ws_connections, args.ws_rate, args.ws_seconds).await?;
+    }
+    if wanted(Imap) {
+        *servers = imap::run(bench, &dataset, args.imap_messages.unwrap_or(args.size.min(100_000))).await?;
     }
     Ok(())
 }
