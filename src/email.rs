@@ -11,7 +11,7 @@ use serde::Deserialize;
 use switchboard_connectors::email::imap::{Fetched, ImapConfig, ImapConnection};
 use switchboard_connectors::email::mime;
 use switchboard_connectors::email::smtp::{SmtpConfig, SmtpSecurity};
-use switchboard_connectors::{ConnectorError, Cursor, EmailAddress};
+use switchboard_connectors::{ConnectorError, Cursor, EmailAddress, InboundEnvelope};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -185,68 +185,102 @@ async fn sync_mailbox(
             }
             None => 0,
         };
-        loop {
-            let limit = hub.settings.limits.imap_message_bytes;
-            let messages = connection.fetch_after(last_uid, limit).await?;
-            if messages.is_empty() {
-                break;
-            }
-            let mut envelopes = Vec::with_capacity(messages.len());
-            for (uid, fetched) in &messages {
-                let parsed = match fetched {
-                    Fetched::Whole(raw) => mime::parse(raw, account.id.0, now(), settings.max_attachment_bytes),
-                    Fetched::HeaderOnly { header, size } => {
-                        metrics::counter!("switchboard_email_oversized_total").increment(1);
-                        warn!(account = %account.id, uid, size, limit, "mail over the size limit: stored from its header");
-                        mime::parse_oversized(header, *size, limit, account.id.0, now())
-                    }
-                };
-                match parsed {
-                    Ok(mut parsed) => {
-                        // Bytes first: a crash before the mail is stored leaves only an unused blob.
-                        for attachment in &parsed.attachments {
-                            if let (Some(bytes), Some(hash)) = (&attachment.bytes, &attachment.meta.sha256) {
-                                hub.store
-                                    .put_blob(hash, &attachment.meta.content_type, bytes)
-                                    .await
-                                    .map_err(|e| ConnectorError::Transport(format!("storing an attachment: {e}")))?;
-                            }
-                        }
-                        parsed.envelope.cursor = Some(Cursor {
-                            stream: stream.clone(),
-                            position: format!("{validity}:{uid}"),
-                        });
-                        envelopes.push(parsed.envelope);
-                    }
-                    // Left in the mailbox untouched; reported, and counted for the operator.
-                    Err(error) => {
-                        metrics::counter!("switchboard_email_unparseable_total").increment(1);
-                        warn!(account = %account.id, uid, %error, "mail not ingested");
-                    }
-                }
-            }
-            let highest = messages.last().map(|(uid, _)| *uid).unwrap_or(last_uid);
-            for outcome in hub.ingest_many(envelopes).await {
-                if let Err(error) = outcome {
-                    // Nothing of this batch is lost: the cursor only moves with stored mail, and
-                    // the explicit save below happens only when every mail was handled.
-                    return Err(ConnectorError::Transport(format!("ingest failed: {error}")));
-                }
-            }
-            let cursor = Cursor {
+        // Each batch is stored while the next one is fetched.
+        let limit = hub.settings.limits.imap_message_bytes;
+        let mut fetched = connection.fetch_after(last_uid, limit).await?;
+        while let Some(&(highest, _)) = fetched.last() {
+            let parsed = parse_batch(hub, account, settings, &fetched, limit).await?;
+            let position = |uid: u32| Cursor {
                 stream: stream.clone(),
-                position: format!("{validity}:{highest}"),
+                position: format!("{validity}:{uid}"),
             };
-            hub.store
-                .save_cursor(account.id, &cursor)
-                .await
-                .map_err(|e| ConnectorError::Transport(e.to_string()))?;
+            let (stored, next) = tokio::join!(
+                store_batch(hub, account.id, parsed, position(highest), position),
+                connection.fetch_after(highest, limit)
+            );
+            stored?;
             last_uid = highest;
+            fetched = next?;
         }
         connection = connection
             .wait_for_change(Duration::from_secs(settings.idle_seconds))
             .await?;
     }
+}
+
+/// Parses fetched mail into envelopes (with their UIDs), storing attachments' bytes first: a
+/// crash before the mail is stored leaves only an unused blob. Mail that cannot be parsed stays
+/// in the mailbox untouched, reported and counted for the operator.
+async fn parse_batch(
+    hub: &Hub,
+    account: &ChannelAccount,
+    settings: &EmailSettings,
+    fetched: &[(u32, Fetched)],
+    limit: u32,
+) -> Result<Vec<(u32, InboundEnvelope)>, ConnectorError> {
+    let mut envelopes = Vec::with_capacity(fetched.len());
+    for (uid, mail) in fetched {
+        let parsed = match mail {
+            Fetched::Whole(raw) => mime::parse(raw, account.id.0, now(), settings.max_attachment_bytes),
+            Fetched::HeaderOnly { header, size } => {
+                metrics::counter!("switchboard_email_oversized_total").increment(1);
+                warn!(account = %account.id, uid, size, limit, "mail over the size limit: stored from its header");
+                mime::parse_oversized(header, *size, limit, account.id.0, now())
+            }
+        };
+        match parsed {
+            Ok(parsed) => {
+                for attachment in &parsed.attachments {
+                    if let (Some(bytes), Some(hash)) = (&attachment.bytes, &attachment.meta.sha256) {
+                        hub.store
+                            .put_blob(hash, &attachment.meta.content_type, bytes)
+                            .await
+                            .map_err(|e| ConnectorError::Transport(format!("storing an attachment: {e}")))?;
+                    }
+                }
+                envelopes.push((*uid, parsed.envelope));
+            }
+            Err(error) => {
+                metrics::counter!("switchboard_email_unparseable_total").increment(1);
+                warn!(account = %account.id, uid, %error, "mail not ingested");
+            }
+        }
+    }
+    Ok(envelopes)
+}
+
+/// Stores one fetched batch and moves the cursor to `done`, the batch's highest UID. The last
+/// mail carries that cursor into its own transaction, so a crash right after the commit does not
+/// fetch the batch again; the explicit save covers a batch whose last mails were duplicates or
+/// unparseable. If any mail fails, the cursor goes back to just before it (`position` makes one
+/// from a UID), since a later mail of the batch may have moved it further: the next session
+/// fetches it again, and what was stored meanwhile is recognised by its Message-ID.
+async fn store_batch(
+    hub: &Hub,
+    account: ChannelAccountId,
+    mut parsed: Vec<(u32, InboundEnvelope)>,
+    done: Cursor,
+    position: impl Fn(u32) -> Cursor,
+) -> Result<(), ConnectorError> {
+    if let Some((_, last)) = parsed.last_mut() {
+        last.cursor = Some(done.clone());
+    }
+    let (uids, envelopes): (Vec<u32>, Vec<InboundEnvelope>) = parsed.into_iter().unzip();
+    let outcomes = hub.ingest_many(envelopes).await;
+    if let Some((uid, error)) = uids
+        .iter()
+        .zip(&outcomes)
+        .find_map(|(uid, outcome)| outcome.as_ref().err().map(|e| (*uid, e)))
+    {
+        if let Err(rewind) = hub.store.save_cursor(account, &position(uid - 1)).await {
+            warn!(%account, uid, error = %rewind, "cannot move the cursor back before a mail that was not stored");
+        }
+        return Err(ConnectorError::Transport(format!("ingest failed: {error}")));
+    }
+    hub.store
+        .save_cursor(account, &done)
+        .await
+        .map_err(|e| ConnectorError::Transport(e.to_string()))
 }
 
 /// What an import of exported mail did.

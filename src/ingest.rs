@@ -3,15 +3,16 @@
 //! the stored interaction and says it was a duplicate.
 //!
 //! **Group commit.** All writes of a node go through one [`IngestWriter`] task. It takes every
-//! envelope waiting in its queue (up to [`MAX_BATCH`]), writes each inside its own savepoint of
-//! one transaction, and commits once: one disk sync acknowledges the whole batch. A failing
-//! envelope rolls back only its savepoint. Nobody waits for a batch to fill: the batch is
-//! whatever arrived while the previous commit was syncing, so under light load each envelope is
-//! committed alone and at once, and under heavy load the sync cost is shared.
+//! envelope waiting in its queue (up to [`MAX_BATCH`]), writes them in one transaction and
+//! commits once: one disk sync acknowledges the whole batch. A failing envelope costs only
+//! itself: the batch is first written without savepoints, and if an envelope fails the attempt
+//! is rolled back and the batch written again with a savepoint per envelope. Nobody waits for a
+//! batch to fill: the batch is whatever arrived while the previous commit was syncing, so under
+//! light load each envelope is committed alone and at once, and under heavy load the sync cost
+//! is shared. Envelopes already stored are answered from one read per account, before the queue.
 
 use std::collections::{HashMap, HashSet};
 
-use futures::StreamExt;
 use sqlx::Acquire;
 use time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -28,8 +29,6 @@ use switchboard_connectors::InboundEnvelope;
 pub const MAX_EXTERNAL_ID: usize = 512;
 /// Most envelopes committed in one transaction.
 pub const MAX_BATCH: usize = 512;
-/// Duplicate pre-checks of one `ingest_many` call in flight at once.
-const PRECHECKS: usize = 16;
 /// Envelopes waiting for the writer before senders wait too (backpressure).
 const QUEUE_DEPTH: usize = 8192;
 
@@ -63,6 +62,26 @@ pub struct IngestOutcome {
     /// The external id was already stored; nothing was written.
     pub duplicate: bool,
     pub conversation_opened: bool,
+}
+
+impl IngestOutcome {
+    /// The answer for an external id stored before: nothing written.
+    fn duplicate(interaction: Interaction) -> Self {
+        Self {
+            interaction,
+            duplicate: true,
+            conversation_opened: false,
+        }
+    }
+}
+
+/// How the envelopes of a batch are kept apart inside its transaction.
+#[derive(Clone, Copy)]
+enum Isolation {
+    /// No savepoints; any failure rolls the attempt back.
+    Optimistic,
+    /// A savepoint per envelope: a failure costs only that envelope.
+    Savepoints,
 }
 
 impl Hub {
@@ -111,30 +130,21 @@ impl IngestQueue {
         store: &Store,
         envelopes: Vec<InboundEnvelope>,
     ) -> Vec<Result<IngestOutcome, IngestError>> {
-        // The duplicate pre-checks run concurrently (`buffered` keeps their order); the envelopes
-        // then enter the queue in their own order, which threading depends on: a reply must not
-        // overtake its parent.
-        let keys: Vec<_> = envelopes
-            .iter()
-            .map(|e| {
-                (
-                    store.clone(),
-                    ChannelAccountId(e.channel_account_id),
-                    e.external_id.clone(),
-                )
-            })
-            .collect();
-        let checks: Vec<_> = futures::stream::iter(keys)
-            .map(|(store, account, external_id)| Self::precheck(store, account, external_id))
-            .buffered(PRECHECKS)
-            .collect()
-            .await;
+        // Envelopes enter the queue in their own order, which threading depends on: a reply
+        // must not overtake its parent.
+        let stored = Self::already_stored(store, &envelopes).await;
         let mut pending = Vec::with_capacity(envelopes.len());
-        for (envelope, check) in envelopes.into_iter().zip(checks) {
-            pending.push(match check {
-                Some(answer) => Submitted::Done(Box::new(answer)),
-                None => self.enqueue(envelope).await,
-            });
+        for envelope in envelopes {
+            let account = ChannelAccountId(envelope.channel_account_id);
+            pending.push(
+                if envelope.external_id.is_empty() || envelope.external_id.len() > MAX_EXTERNAL_ID {
+                    Submitted::Done(Box::new(Err(IngestError::ExternalId)))
+                } else if let Some(existing) = stored.get(&(account, envelope.external_id.clone())) {
+                    Submitted::Done(Box::new(Ok(IngestOutcome::duplicate(existing.clone()))))
+                } else {
+                    self.enqueue(envelope).await
+                },
+            );
         }
         let mut outcomes = Vec::with_capacity(pending.len());
         for waiting in pending {
@@ -152,25 +162,28 @@ impl IngestQueue {
         outcomes
     }
 
-    /// The answer for an envelope that needs no writer: invalid, or already stored. A provider's
-    /// retry storm is answered from the read pool without queueing for the writer.
-    async fn precheck(
-        store: Store,
-        account: ChannelAccountId,
-        external_id: String,
-    ) -> Option<Result<IngestOutcome, IngestError>> {
-        if external_id.is_empty() || external_id.len() > MAX_EXTERNAL_ID {
-            return Some(Err(IngestError::ExternalId));
+    /// The envelopes already stored (a provider's retry, a file imported again), looked up with
+    /// one read per account on the read pool, so a retry storm never queues for the writer. If
+    /// a lookup fails the envelopes go to the writer anyway: its insert refuses a duplicate.
+    async fn already_stored(
+        store: &Store,
+        envelopes: &[InboundEnvelope],
+    ) -> HashMap<(ChannelAccountId, String), Interaction> {
+        let mut by_account: HashMap<ChannelAccountId, Vec<&str>> = HashMap::new();
+        for envelope in envelopes {
+            by_account
+                .entry(ChannelAccountId(envelope.channel_account_id))
+                .or_default()
+                .push(&envelope.external_id);
         }
-        match store.interaction_by_external_id(account, &external_id).await {
-            Ok(Some(existing)) => Some(Ok(IngestOutcome {
-                interaction: existing,
-                duplicate: true,
-                conversation_opened: false,
-            })),
-            Ok(None) => None,
-            Err(e) => Some(Err(e.into())),
+        let mut stored = HashMap::new();
+        for (account, external_ids) in by_account {
+            match store.interactions_by_external_ids(account, &external_ids).await {
+                Ok(found) => stored.extend(found.into_iter().map(|(id, interaction)| ((account, id), interaction))),
+                Err(error) => tracing::warn!(%account, %error, "duplicate pre-check failed; the writer checks instead"),
+            }
         }
+        stored
     }
 
     async fn enqueue(&self, envelope: InboundEnvelope) -> Submitted {
@@ -215,12 +228,33 @@ impl IngestWriter {
         }
     }
 
-    /// Writes each envelope in its own savepoint and commits once. If the commit fails, every
-    /// envelope of the batch gets the error: none of them was acknowledged.
+    /// Writes a batch in one transaction and commits once. If the commit fails, every envelope
+    /// of the batch gets the error: none of them was acknowledged.
+    ///
+    /// The batch is first written without a savepoint per envelope (two statements fewer each,
+    /// a quarter of the writer's round trips): nearly every batch succeeds whole. If an envelope
+    /// fails or loses a race with another node, that attempt is rolled back and the batch is
+    /// written again with savepoints, where a failure costs only its own envelope.
     async fn write_batch(&self, batch: &[Job]) -> Vec<Result<IngestOutcome, IngestError>> {
+        match self.write_batch_in(batch, Isolation::Optimistic).await {
+            Some(outcomes) => outcomes,
+            None => self
+                .write_batch_in(batch, Isolation::Savepoints)
+                .await
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `None` only when an optimistic attempt met a failure (and was rolled back).
+    async fn write_batch_in(
+        &self,
+        batch: &[Job],
+        isolation: Isolation,
+    ) -> Option<Vec<Result<IngestOutcome, IngestError>>> {
+        let failed = |e: &StoreError| Some(batch.iter().map(|_| Err(IngestError::Store(clone_error(e)))).collect());
         let mut tx = match self.store.begin().await {
             Ok(tx) => tx,
-            Err(e) => return batch.iter().map(|_| Err(IngestError::Store(clone_error(&e)))).collect(),
+            Err(e) => return failed(&e),
         };
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut accounts = HashMap::new();
@@ -228,20 +262,37 @@ impl IngestWriter {
         // Asked once per batch: with no trigger or segment, nothing is queued for automation.
         let listening = match store::automation_listening_in(&mut tx).await {
             Ok(listening) => listening,
-            Err(e) => return batch.iter().map(|_| Err(IngestError::Store(clone_error(&e)))).collect(),
+            Err(e) => return failed(&e),
         };
         for job in batch {
             let env = &job.envelope;
             // A repeat inside this batch is the only duplicate the queue's check cannot have seen.
             let twin = !seen.insert((env.channel_account_id, env.external_id.as_str()));
-            outcomes.push(self.write_one(&mut tx, env, &mut accounts, twin, listening).await);
+            let outcome = match isolation {
+                Isolation::Savepoints => self.write_one(&mut tx, env, &mut accounts, twin, listening).await,
+                Isolation::Optimistic => {
+                    match place_one(&mut tx, env, self.reopen_window, &mut accounts, twin, listening).await {
+                        Ok(Placed::Stored(outcome)) => Ok(outcome),
+                        Ok(Placed::Duplicate(existing)) => Ok(IngestOutcome::duplicate(existing)),
+                        // Refused before anything was written: the transaction is intact.
+                        Err(e @ (IngestError::UnknownAccount | IngestError::ChannelMismatch { .. })) => Err(e),
+                        Ok(Placed::RaceLost) | Err(_) => {
+                            if let Err(e) = tx.rollback().await {
+                                tracing::warn!(error = %e, "rolling back an ingest attempt failed");
+                            }
+                            return None;
+                        }
+                    }
+                }
+            };
+            outcomes.push(outcome);
         }
         if let Err(e) = tx.commit().await {
             let e = StoreError::from(e);
             tracing::error!(error = %e, size = batch.len(), "ingest batch commit failed");
-            return batch.iter().map(|_| Err(IngestError::Store(clone_error(&e)))).collect();
+            return failed(&e);
         }
-        outcomes
+        Some(outcomes)
     }
 
     /// One envelope inside the batch's transaction, in a savepoint of its own.
@@ -272,11 +323,7 @@ impl IngestWriter {
                 }
                 Ok(Placed::Duplicate(existing)) => {
                     savepoint.rollback().await?;
-                    return Ok(IngestOutcome {
-                        interaction: existing,
-                        duplicate: true,
-                        conversation_opened: false,
-                    });
+                    return Ok(IngestOutcome::duplicate(existing));
                 }
                 // A concurrent writer (another node) took the same new handle or external id:
                 // try again, it is committed by now; the next attempt checks for the duplicate.
@@ -435,11 +482,11 @@ async fn place_one(
 /// The contact behind the envelope's handle, created on first sight. `None` when a concurrent
 /// writer claimed the same new handle first.
 async fn resolve_contact(tx: &mut Tx<'_>, env: &InboundEnvelope) -> Result<Option<(HandleId, ContactId)>, StoreError> {
-    if let Some(found) = store::find_handle(tx, &env.contact).await? {
-        if let Some(name) = &env.contact_name {
-            store::name_if_unnamed(tx, found.1, name).await?;
+    if let Some((handle, contact, named)) = store::find_handle_of_named(tx, &env.contact).await? {
+        if let Some(name) = env.contact_name.as_deref().filter(|_| !named) {
+            store::name_if_unnamed(tx, contact, name).await?;
         }
-        return Ok(Some(found));
+        return Ok(Some((handle, contact)));
     }
     let contact = store::insert_contact(tx, env.contact_name.as_deref()).await?;
     Ok(store::insert_handle(tx, contact, &env.contact)

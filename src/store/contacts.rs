@@ -205,13 +205,27 @@ fn contact_from_row(row: &AnyRow, handles: Vec<StoredHandle>) -> Result<Contact,
 }
 
 /// The handle's row and the contact it belongs to, if known.
-pub(crate) async fn find_handle(tx: &mut Tx<'_>, handle: &Handle) -> Result<Option<(HandleId, ContactId)>, StoreError> {
-    let row = sqlx::query("SELECT id, contact_id FROM handles WHERE kind = $1 AND value = $2")
-        .bind(handle.kind().as_str())
-        .bind(handle.value())
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|r| Ok((r.parsed("id")?, r.parsed("contact_id")?))).transpose()
+async fn find_handle(tx: &mut Tx<'_>, handle: &Handle) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+    Ok(find_handle_of_named(tx, handle)
+        .await?
+        .map(|(handle, contact, _)| (handle, contact)))
+}
+
+/// The handle's row, the contact it belongs to and whether that contact has a name, if known.
+pub(crate) async fn find_handle_of_named(
+    tx: &mut Tx<'_>,
+    handle: &Handle,
+) -> Result<Option<(HandleId, ContactId, bool)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT h.id, h.contact_id, c.name FROM handles h JOIN contacts c ON c.id = h.contact_id
+         WHERE h.kind = $1 AND h.value = $2",
+    )
+    .bind(handle.kind().as_str())
+    .bind(handle.value())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| Ok((r.parsed("id")?, r.parsed("contact_id")?, r.opt_text("name")?.is_some())))
+        .transpose()
 }
 
 pub(crate) async fn insert_contact(tx: &mut Tx<'_>, name: Option<&str>) -> Result<ContactId, StoreError> {

@@ -79,11 +79,11 @@ pub(crate) enum Threading<'a> {
 /// conversation continues; a resolved one is reopened by an inbound message within the reopen
 /// window (Zendesk's and Chatwoot's behaviour); anything else opens a new conversation.
 pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<(Placement, &'static str), StoreError> {
-    let conversation_row = "SELECT c.id, c.status, c.resolved_at FROM conversations c";
+    let columns = "c.id, c.status, c.resolved_at";
     let (latest, reason, linked) = match req.threading {
         Threading::Key(key) => {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{conversation_row} WHERE c.channel_account_id = $1 AND c.thread_key = $2 AND c.contact_id = $3
+                "SELECT {columns} FROM conversations c WHERE c.channel_account_id = $1 AND c.thread_key = $2 AND c.contact_id = $3
                  ORDER BY c.last_activity_at DESC LIMIT 1"
             )))
             .bind(req.account.id.to_string())
@@ -97,7 +97,7 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
             let mut found = None;
             for reference in references.iter().rev() {
                 found = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{conversation_row} JOIN interactions i ON i.conversation_id = c.id
+                    "SELECT {columns} FROM conversations c JOIN interactions i ON i.conversation_id = c.id
                      WHERE i.message_id = $1 AND i.contact_id = $2 AND i.channel_account_id = $3 LIMIT 1"
                 )))
                 .bind(reference.clone())
@@ -113,22 +113,18 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         }
         Threading::Email { subject, .. } => {
             let wanted = subject.map(normalize_subject).unwrap_or_default();
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{conversation_row} WHERE c.contact_id = $1 AND c.channel_account_id = $2
-                 ORDER BY c.last_activity_at DESC LIMIT 20"
-            )))
-            .bind(req.contact.to_string())
-            .bind(req.account.id.to_string())
-            .fetch_all(&mut **tx)
-            .await?;
             let mut found = None;
             if !wanted.is_empty() {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {columns}, c.subject FROM conversations c WHERE c.contact_id = $1 AND c.channel_account_id = $2
+                     ORDER BY c.last_activity_at DESC LIMIT 20"
+                )))
+                .bind(req.contact.to_string())
+                .bind(req.account.id.to_string())
+                .fetch_all(&mut **tx)
+                .await?;
                 for row in rows {
-                    let id: ConversationId = row.parsed("id")?;
-                    let subject: Option<String> = sqlx::query_scalar("SELECT subject FROM conversations WHERE id = $1")
-                        .bind(id.to_string())
-                        .fetch_one(&mut **tx)
-                        .await?;
+                    let subject = row.opt_text("subject")?;
                     if subject.as_deref().map(normalize_subject).as_deref() == Some(wanted.as_str()) {
                         found = Some(row);
                         break;
@@ -139,7 +135,7 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         }
         Threading::Latest => {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{conversation_row} WHERE c.contact_id = $1 AND c.channel_account_id = $2
+                "SELECT {columns} FROM conversations c WHERE c.contact_id = $1 AND c.channel_account_id = $2
                  ORDER BY c.last_activity_at DESC LIMIT 1"
             )))
             .bind(req.contact.to_string())

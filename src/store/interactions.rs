@@ -1,6 +1,8 @@
 //! Interactions (touchpoints): idempotent insert, the contact timeline, and the change
 //! sequence the search index tails.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor};
 use time::OffsetDateTime;
@@ -157,6 +159,9 @@ pub(crate) async fn queue_for_automation(
     Ok(())
 }
 
+/// External ids looked up per query: well under SQLite's and PostgreSQL's parameter limits.
+const EXTERNAL_IDS_PER_QUERY: usize = 500;
+
 pub(crate) async fn by_external_id<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     account: ChannelAccountId,
@@ -198,6 +203,34 @@ impl Store {
         external_id: &str,
     ) -> Result<Option<Interaction>, StoreError> {
         by_external_id(self.reader(), account, external_id).await
+    }
+
+    /// The interactions of `account` stored under any of `external_ids`, by external id: one
+    /// query for a whole batch of incoming touchpoints.
+    pub async fn interactions_by_external_ids(
+        &self,
+        account: ChannelAccountId,
+        external_ids: &[&str],
+    ) -> Result<HashMap<String, Interaction>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in external_ids.chunks(EXTERNAL_IDS_PER_QUERY) {
+            let placeholders = (2..chunk.len() + 2)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT * FROM interactions WHERE channel_account_id = $1 AND external_id IN ({placeholders})"
+            )))
+            .bind(account.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.reader()).await? {
+                let interaction = interaction_from_row(&row)?;
+                found.insert(interaction.external_id.clone(), interaction);
+            }
+        }
+        Ok(found)
     }
 
     /// A contact's interactions across every channel, newest first, one keyset page.

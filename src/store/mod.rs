@@ -52,7 +52,7 @@ pub(crate) use automation::{
     triggers_in,
 };
 pub(crate) use blobs::reference_blob;
-pub(crate) use contacts::{find_handle, insert_contact, insert_handle, name_if_unnamed};
+pub(crate) use contacts::{find_handle_of_named, insert_contact, insert_handle, name_if_unnamed};
 pub(crate) use conversations::{
     Placement, PlacementRequest, Threading, assign_in, conversation_in, place, set_priority_in,
 };

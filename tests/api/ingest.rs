@@ -233,3 +233,124 @@ async fn concurrent_pushes_are_each_answered_rightly_and_stored_once(backend: Ba
     let (_, metrics) = app.get("/readyz").await;
     assert_eq!(metrics["store_seq"], 60, "nothing else was written");
 }
+
+/// A batch is written without a savepoint per envelope first; when one of its envelopes loses a
+/// race for a new caller with another node's writer, the attempt is rolled back and the whole
+/// batch written again with savepoints: every envelope is stored once, the raced one on the
+/// caller the other node created. PostgreSQL only: on SQLite one writer is all there is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_loses_a_race_for_a_new_caller_is_written_again_whole() {
+    use sqlx::{Connection, Executor};
+    use switchboard::ingest::IngestWriter;
+    use switchboard_connectors::*;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Postgres, dir.path()).await;
+    let store = switchboard::store::Store::connect(&url, 4).await.unwrap();
+    let account = store
+        .create_channel_account(switchboard::store::NewChannelAccount {
+            kind: ChannelKind::Api,
+            name: "crm".into(),
+            settings: json!({}),
+            secret: None,
+        })
+        .await
+        .unwrap();
+    let region = Region::parse("ES").unwrap();
+    let envelope = |external_id: &str, phone: &str| InboundEnvelope {
+        channel_account_id: account.id.0,
+        channel: ChannelKind::Api,
+        external_id: external_id.into(),
+        direction: Direction::Inbound,
+        contact: Handle::Phone(PhoneNumber::parse(phone, region).unwrap()),
+        contact_name: None,
+        occurred_at: time::OffsetDateTime::now_utc(),
+        threading: ThreadingHints::default(),
+        content: Content {
+            subject: None,
+            text: Some(format!("llamada de {phone}")),
+            html: None,
+        },
+        attachments: vec![],
+        details: json!({}),
+        cursor: None,
+        agent_extension: None,
+        needs_reply: true,
+    };
+
+    // "Another node" is creating the caller +34 600 000 001 and has not committed yet.
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    other.execute("BEGIN").await.unwrap();
+    let caller = uuid::Uuid::now_v7().to_string();
+    sqlx::query("INSERT INTO contacts (id, name, created_at, updated_at) VALUES ($1, 'Otro nodo', 0, 0)")
+        .bind(caller.clone())
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO handles (id, contact_id, kind, value, created_at) VALUES ($1, $2, 'phone', '+34600000001', 0)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(caller.clone())
+    .execute(&mut other)
+    .await
+    .unwrap();
+
+    // The three envelopes wait in the queue before the writer starts: they form one batch.
+    let (writer, queue) = IngestWriter::new(store.clone(), time::Duration::hours(72));
+    let batch = vec![
+        envelope("first", "+34600000002"),
+        envelope("raced", "600000001"),
+        envelope("last", "+34600000003"),
+    ];
+    let ingest = tokio::spawn({
+        let (queue, store) = (queue.clone(), store.clone());
+        async move { queue.ingest_many(&store, batch).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::spawn(writer.run());
+
+    // Once the writer waits for the other node's handle, the other node commits.
+    let mut waiting = false;
+    for _ in 0..100 {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(store.reader())
+        .await
+        .unwrap();
+        if blocked > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(waiting, "the writer never waited for the other node's new handle");
+    other.execute("COMMIT").await.unwrap();
+
+    let outcomes = ingest.await.unwrap();
+    let outcomes: Vec<_> = outcomes
+        .into_iter()
+        .map(|o| o.expect("every envelope of the batch is stored"))
+        .collect();
+    assert!(outcomes.iter().all(|o| !o.duplicate));
+    assert_eq!(
+        outcomes[1].interaction.contact_id.to_string(),
+        caller,
+        "the raced touchpoint is the other node's caller's"
+    );
+    assert_ne!(outcomes[0].interaction.contact_id, outcomes[2].interaction.contact_id);
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM interactions")
+        .fetch_one(store.reader())
+        .await
+        .unwrap();
+    let contacts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts")
+        .fetch_one(store.reader())
+        .await
+        .unwrap();
+    assert_eq!(
+        (stored, contacts),
+        (3, 3),
+        "each envelope once, no contact left over from the rolled-back attempt"
+    );
+}
