@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::{ApiError, AppState, Body, parse_id};
 use crate::auth::Principal;
+use crate::bus::HubEvent;
 use crate::domain::*;
 use switchboard_connectors::{Content, InboundEnvelope, ThreadingHints};
 
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/interactions", post(push))
         .route("/interactions/{id}", get(read))
+        .route("/interactions/{id}/split", post(split))
 }
 
 /// The customer side of a pushed touchpoint: exactly one handle, and optionally a name.
@@ -153,5 +155,32 @@ async fn read(
     let delivery = state.hub.store.delivery(id).await?;
     Ok(Json(
         serde_json::json!({"interaction": interaction, "delivery": delivery}),
+    ))
+}
+
+/// Moves a customer's email that was threaded into the wrong conversation into a new one of
+/// its own (an agent of its inbox may); both conversations are announced to the consoles.
+async fn split(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let id: InteractionId = parse_id("id", &id)?;
+    let interaction = state.hub.store.interaction(id).await?;
+    principal.check(interaction.channel_account_id, "interaction")?;
+    let split = state
+        .hub
+        .store
+        .split_interaction(id, principal.agent_id, state.hub.clock.now())
+        .await?;
+    for conversation in [&split.from, &split.to] {
+        state.hub.bus.publish(HubEvent::ConversationChanged {
+            conversation: Box::new(conversation.clone()),
+        });
+    }
+    state.hub.search.wake();
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"conversation": split.to, "from": split.from, "interaction": split.interaction})),
     ))
 }

@@ -185,29 +185,27 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         Some((priority, reason, policy)) => (priority, Some(reason), policy),
         None => (Priority::Normal, None, None),
     };
-    sqlx::query(
-        "INSERT INTO conversations (id, contact_id, channel_account_id, channel, handle_id, status, priority,
-                                    subject, thread_key, opened_at, last_activity_at, resolved_at,
-                                    priority_reason, sla_policy_id)
-         VALUES ($1, $2, $3, $4, $5, $9, $11, $6, $7, $8, $8, $10, $12, $13)",
+    insert_conversation(
+        tx,
+        &NewConversation {
+            id,
+            contact: req.contact,
+            account: req.account.id,
+            channel: req.account.kind,
+            handle: req.handle,
+            status,
+            priority,
+            priority_reason,
+            sla_policy_id,
+            subject: req.subject,
+            thread_key: match req.threading {
+                Threading::Key(key) => Some(key),
+                _ => None,
+            },
+            opened_at: req.occurred_at,
+            resolved_at,
+        },
     )
-    .bind(id.to_string())
-    .bind(req.contact.to_string())
-    .bind(req.account.id.to_string())
-    .bind(req.account.kind.as_str())
-    .bind(req.handle.to_string())
-    .bind(req.subject.map(str::to_owned))
-    .bind(match req.threading {
-        Threading::Key(key) => Some(key.to_owned()),
-        _ => None,
-    })
-    .bind(at)
-    .bind(status)
-    .bind(resolved_at)
-    .bind(priority.as_str())
-    .bind(priority_reason)
-    .bind(sla_policy_id)
-    .execute(&mut **tx)
     .await?;
     record_event(
         tx,
@@ -235,6 +233,50 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
         .await?;
     }
     Ok((Placement::Opened(id), "new conversation"))
+}
+
+/// A conversation about to be stored.
+pub(crate) struct NewConversation<'a> {
+    pub id: ConversationId,
+    pub contact: ContactId,
+    pub account: ChannelAccountId,
+    pub channel: ChannelKind,
+    pub handle: HandleId,
+    pub status: &'static str,
+    pub priority: Priority,
+    pub priority_reason: Option<String>,
+    pub sla_policy_id: Option<String>,
+    pub subject: Option<&'a str>,
+    pub thread_key: Option<&'a str>,
+    pub opened_at: OffsetDateTime,
+    /// In microseconds, as stored.
+    pub resolved_at: Option<i64>,
+}
+
+pub(crate) async fn insert_conversation(tx: &mut Tx<'_>, new: &NewConversation<'_>) -> Result<(), StoreError> {
+    let at = to_micros(new.opened_at);
+    sqlx::query(
+        "INSERT INTO conversations (id, contact_id, channel_account_id, channel, handle_id, status, priority,
+                                    subject, thread_key, opened_at, last_activity_at, resolved_at,
+                                    priority_reason, sla_policy_id)
+         VALUES ($1, $2, $3, $4, $5, $9, $11, $6, $7, $8, $8, $10, $12, $13)",
+    )
+    .bind(new.id.to_string())
+    .bind(new.contact.to_string())
+    .bind(new.account.to_string())
+    .bind(new.channel.as_str())
+    .bind(new.handle.to_string())
+    .bind(new.subject.map(str::to_owned))
+    .bind(new.thread_key.map(str::to_owned))
+    .bind(at)
+    .bind(new.status)
+    .bind(new.resolved_at)
+    .bind(new.priority.as_str())
+    .bind(new.priority_reason.clone())
+    .bind(new.sla_policy_id.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A subject without reply and forward prefixes (`Re:`, `RE[2]:`, `Fwd:`, `AW:`, `RV:`, …), in

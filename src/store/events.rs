@@ -18,6 +18,8 @@ pub enum EventKind {
     AgentReplied,
     SlaBreached,
     PriorityChanged,
+    /// One of the conversation's mails was moved into a new conversation.
+    MessageSplit,
 }
 
 impl EventKind {
@@ -31,6 +33,7 @@ impl EventKind {
             Self::AgentReplied => "agent_replied",
             Self::SlaBreached => "sla_breached",
             Self::PriorityChanged => "priority_changed",
+            Self::MessageSplit => "message_split",
         }
     }
 }

@@ -177,7 +177,7 @@ pub(crate) async fn by_external_id<'e, E: Executor<'e, Database = Any>>(
         .transpose()
 }
 
-async fn by_id<'e, E: Executor<'e, Database = Any>>(
+pub(crate) async fn by_id<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     id: InteractionId,
 ) -> Result<Option<Interaction>, StoreError> {

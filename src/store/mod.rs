@@ -24,6 +24,7 @@ mod metrics;
 mod outbox;
 mod receipts;
 mod rows;
+mod split;
 
 pub use accounts::NewChannelAccount;
 pub use agents::{NewAgent, SessionRecord, TokenRecord};
@@ -42,6 +43,7 @@ pub use interactions::{NewInteraction, Revision, TimelineCursor, TimelineFilter}
 pub use merges::MergeRecord;
 pub use metrics::{CalendarRecord, MetricSubject, Occurrence, PolicyRecord, SampleRow};
 pub use outbox::{Delivery, OutboxJob};
+pub use split::Split;
 
 pub(crate) use accounts::{account_in, random_token, save_cursor};
 pub(crate) use agents::agent_by_extension_in;

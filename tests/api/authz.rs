@@ -177,6 +177,13 @@ async fn every_route_answers_each_role_as_the_matrix_says(backend: Backend) {
             None,
             on_b,
         ),
+        (
+            // B's interaction is not an email: whoever may see it learns only that it cannot be split.
+            Method::POST,
+            format!("/api/v1/interactions/{}/split", b_id("interaction")),
+            Some(json!({})),
+            [No(404), No(422), No(422), No(422), No(401)],
+        ),
         (Method::GET, format!("/api/v1/contacts/{}", b_id("contact")), None, on_b),
         (
             Method::PATCH,

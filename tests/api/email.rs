@@ -17,6 +17,7 @@ on_both_stores!(
     spoofed_threads_scripts_and_latin1_mail_are_handled_safely,
     a_recreated_mailbox_is_re_matched_missing_nothing_and_importing_nothing_twice,
     attachments_are_stored_and_downloaded_byte_for_byte,
+    a_mail_threaded_wrongly_is_split_into_its_own_conversation_and_its_replies_follow,
 );
 
 /// The test command's mail servers.
@@ -635,4 +636,111 @@ Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\
     assert!(ok && out.contains("1 imported, 1 already there, 0 errors"), "{out}");
     let (ok, out) = crate::attributes::cli_with(&app, &args, &[]).await;
     assert!(ok && out.contains("0 imported, 2 already there, 0 errors"), "{out}");
+}
+
+async fn a_mail_threaded_wrongly_is_split_into_its_own_conversation_and_its_replies_follow(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (support, password) = mail_servers.user("split");
+    let (customer, _) = mail_servers.user("ana");
+    let (support_address, customer_address) = (format!("{support}@example.test"), format!("{customer}@example.es"));
+    email_account(&app, &mail_servers, &support, &password).await;
+    let (order_id, moving_id) = (
+        format!("<o1.{customer}@example.es>"),
+        format!("<o2.{customer}@example.es>"),
+    );
+    let order = mail(
+        &customer_address,
+        &support_address,
+        "Pedido 77",
+        &order_id,
+        "",
+        "¿Dónde está?",
+    );
+    mail_servers.send(&customer_address, &support_address, &order).await;
+    assert_eq!(emails_of(&app, &customer_address, 1).await.len(), 1);
+    // The customer answers the order's thread about something else entirely.
+    let moving = mail(
+        &customer_address,
+        &support_address,
+        "Re: Pedido 77",
+        &moving_id,
+        &format!("In-Reply-To: {order_id}\r\nReferences: {order_id}\r\n"),
+        "Otra cosa: quiero cambiar mi dirección de envío",
+    );
+    mail_servers.send(&customer_address, &support_address, &moving).await;
+    let both = emails_of(&app, &customer_address, 2).await;
+    let by_id = |mails: &[Value], id: &str| mails.iter().find(|m| m["message_id"] == id).cloned().unwrap();
+    let (first, second) = (by_id(&both, &order_id), by_id(&both, &moving_id));
+    let original = first["conversation_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        second["conversation_id"],
+        original.as_str(),
+        "threaded by its references"
+    );
+
+    let (status, split) = app
+        .post(
+            &format!("/api/v1/interactions/{}/split", second["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{split}");
+    let new = split["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_ne!(new, original);
+    assert_eq!(split["conversation"]["status"], "open");
+    assert_eq!(split["conversation"]["subject"], "Re: Pedido 77");
+    assert_eq!(split["conversation"]["contact_id"], first["contact_id"]);
+    assert!(
+        split["conversation"]["waiting_since"].is_string(),
+        "the customer waits for an answer in the new conversation: {split}"
+    );
+    assert_eq!(split["interaction"]["details"]["threading"]["reason"], "split");
+    assert_eq!(split["interaction"]["details"]["threading"]["from"], original.as_str());
+    assert!(
+        split["interaction"]["seq"].as_i64() > second["seq"].as_i64(),
+        "a new change number, so the search index catches up"
+    );
+    let (_, old) = app.get(&format!("/api/v1/conversations/{original}")).await;
+    let left: Vec<&Value> = old["interactions"].as_array().unwrap().iter().collect();
+    assert_eq!(left.len(), 1, "{old}");
+    assert_eq!(left[0]["message_id"], order_id.as_str());
+
+    // The customer's answer to the split mail follows it to the new conversation.
+    let answer = mail(
+        &customer_address,
+        &support_address,
+        "Re: Pedido 77",
+        &format!("<o3.{customer}@example.es>"),
+        &format!("In-Reply-To: {moving_id}\r\nReferences: {order_id} {moving_id}\r\n"),
+        "La nueva dirección es Calle Mayor 5",
+    );
+    mail_servers.send(&customer_address, &support_address, &answer).await;
+    let all = emails_of(&app, &customer_address, 3).await;
+    let third = by_id(&all, &format!("<o3.{customer}@example.es>"));
+    assert_eq!(third["conversation_id"], new.as_str());
+    assert_eq!(third["details"]["threading"]["reason"], "references");
+
+    // A conversation's only mail has nothing to be split from; only email is split.
+    let (status, refused) = app
+        .post(
+            &format!("/api/v1/interactions/{}/split", first["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let api = app.api_account("crm").await;
+    let (_, pushed) = app
+        .push(json!({"channel_account_id": api, "external_id": "crm-1", "contact": {"email": customer_address}, "text": "nota del crm"}))
+        .await;
+    let (status, refused) = app
+        .post(
+            &format!(
+                "/api/v1/interactions/{}/split",
+                pushed["interaction"]["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
 }

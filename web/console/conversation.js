@@ -230,6 +230,9 @@ export class ConversationView {
         h("time", { datetime: i.occurred_at }, formatTime(i.occurred_at)),
         delivery && h("span", { class: `delivery ${deliveryState(delivery)}` }, t(`conversation.${deliveryState(delivery)}`)),
         i.direction === "outbound" && i.conversation_seq && i.conversation_seq <= this.data.conversation.customer_read_seq && h("span", { class: "seen" }, t("conversation.seen")),
+        // A customer's mail threaded into the wrong conversation moves into one of its own.
+        i.channel === "email" && i.direction === "inbound" && this.data.interactions.length > 1 &&
+          h("button", { type: "button", class: "split", title: t("conversation.splitHint"), onclick: () => this.split(i.id) }, t("conversation.split")),
       ),
       i.subject && i.channel === "email" && h("p", { class: "subject" }, `${t("conversation.subject")}: ${i.subject}`),
       body,
@@ -399,6 +402,16 @@ export class ConversationView {
   async assign(assigneeId) {
     await api.post(`/conversations/${this.id}/assign`, { assignee_id: assigneeId });
     await this.reload();
+  }
+
+  async split(interactionId) {
+    try {
+      const split = await api.post(`/interactions/${interactionId}/split`, {});
+      this.app.openConversation(split.conversation.id);
+    } catch (error) {
+      this.error = error.message;
+      this.render();
+    }
   }
 
   async setLabels(labels) {
