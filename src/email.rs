@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_connectors::email::imap::{Fetched, ImapConfig, ImapConnection};
+use switchboard_connectors::email::imap::{AfterIngest, Fetched, ImapConfig, ImapConnection};
 use switchboard_connectors::email::mime;
 use switchboard_connectors::email::smtp::{SmtpConfig, SmtpSecurity};
 use switchboard_connectors::{ConnectorError, Cursor, EmailAddress, InboundEnvelope};
@@ -47,6 +47,10 @@ pub struct EmailSettings {
     /// Attachments larger than this keep only their metadata.
     #[serde(default = "attachment_limit")]
     pub max_attachment_bytes: usize,
+    /// What happens to a mail in the mailbox once it is stored: `"keep"` (the default),
+    /// `"mark_seen"` or `{"move_to": "Folder"}`. Never deleted.
+    #[serde(default)]
+    pub after_ingest: AfterIngest,
 }
 
 fn imaps() -> u16 {
@@ -190,6 +194,13 @@ async fn sync_mailbox(
         let mut fetched = connection.fetch_after(last_uid, limit).await?;
         while let Some(&(highest, _)) = fetched.last() {
             let parsed = parse_batch(hub, account, settings, &fetched, limit).await?;
+            // Mail stored whole may be marked or moved afterwards; mail over the size limit
+            // (stored from its header) and mail that could not be parsed stay as they are.
+            let stored_whole: Vec<u32> = parsed
+                .iter()
+                .map(|(uid, _)| *uid)
+                .filter(|uid| fetched.iter().any(|(u, f)| u == uid && matches!(f, Fetched::Whole(_))))
+                .collect();
             let position = |uid: u32| Cursor {
                 stream: stream.clone(),
                 position: format!("{validity}:{uid}"),
@@ -199,6 +210,10 @@ async fn sync_mailbox(
                 connection.fetch_after(highest, limit)
             );
             stored?;
+            if let Err(error) = connection.dispose(&stored_whole, &settings.after_ingest).await {
+                metrics::counter!("switchboard_email_after_ingest_failed_total").increment(1);
+                warn!(account = %account.id, %error, "stored mail left in the mailbox as it was");
+            }
             last_uid = highest;
             fetched = next?;
         }

@@ -17,6 +17,7 @@ on_both_stores!(
     spoofed_threads_scripts_and_latin1_mail_are_handled_safely,
     a_recreated_mailbox_is_re_matched_missing_nothing_and_importing_nothing_twice,
     attachments_are_stored_and_downloaded_byte_for_byte,
+    stored_mail_is_marked_seen_or_moved_as_configured_and_never_deleted,
     a_mail_threaded_wrongly_is_split_into_its_own_conversation_and_its_replies_follow,
 );
 
@@ -85,13 +86,28 @@ impl MailServers {
 }
 
 pub(crate) async fn email_account(app: &TestApp, mail: &MailServers, user: &str, password: &str) -> String {
+    email_account_with(app, mail, user, password, json!({})).await
+}
+
+/// An email account on the test servers, with `extra` settings on top of the usual ones.
+pub(crate) async fn email_account_with(
+    app: &TestApp,
+    mail: &MailServers,
+    user: &str,
+    password: &str,
+    extra: Value,
+) -> String {
+    let mut settings = json!({
+        "address": format!("{user}@example.test"), "from_name": "Soporte", "username": user,
+        "imap_host": mail.imap.0, "imap_port": mail.imap.1, "imap_tls": false,
+        "smtp_host": mail.smtp.0, "smtp_port": mail.smtp.1, "smtp_security": "none", "idle_seconds": 5});
+    for (key, value) in extra.as_object().unwrap() {
+        settings[key] = value.clone();
+    }
     let (status, account) = app
         .post(
             "/api/v1/channel-accounts",
-            json!({"kind": "email", "name": "support", "secret": password, "settings": {
-                "address": format!("{user}@example.test"), "from_name": "Soporte", "username": user,
-                "imap_host": mail.imap.0, "imap_port": mail.imap.1, "imap_tls": false,
-                "smtp_host": mail.smtp.0, "smtp_port": mail.smtp.1, "smtp_security": "none", "idle_seconds": 5}}),
+            json!({"kind": "email", "name": "support", "secret": password, "settings": settings}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{account}");
@@ -743,4 +759,68 @@ async fn a_mail_threaded_wrongly_is_split_into_its_own_conversation_and_its_repl
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+}
+
+async fn stored_mail_is_marked_seen_or_moved_as_configured_and_never_deleted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (seen_box, seen_password) = mail_servers.user("seen");
+    let (moving_box, moving_password) = mail_servers.user("move");
+    let (customer, _) = mail_servers.user("ana");
+    let customer_address = format!("{customer}@example.es");
+    let marking = json!({"after_ingest": "mark_seen"});
+    let moving = json!({"after_ingest": {"move_to": "Procesado"}});
+    email_account_with(&app, &mail_servers, &seen_box, &seen_password, marking).await;
+    email_account_with(&app, &mail_servers, &moving_box, &moving_password, moving).await;
+    for (user, n) in [(&seen_box, 1), (&moving_box, 2)] {
+        let to = format!("{user}@example.test");
+        let id = format!("<after{n}.{customer}@example.es>");
+        let raw = mail(&customer_address, &to, &format!("Consulta {n}"), &id, "", "hola");
+        mail_servers.send(&customer_address, &to, &raw).await;
+    }
+    assert_eq!(
+        emails_of(&app, &customer_address, 2).await.len(),
+        2,
+        "both mails stored"
+    );
+
+    let flags = |user: &str, mailbox: &str| {
+        doveadm(
+            &mail_servers,
+            &["-f", "flow", "fetch", "-u", user, "flags", "mailbox", mailbox, "all"],
+        )
+    };
+    let count = |user: &str, mailbox: &str| {
+        doveadm(
+            &mail_servers,
+            &["-f", "flow", "mailbox", "status", "-u", user, "messages", mailbox],
+        )
+    };
+    let started = Instant::now();
+    loop {
+        let seen = flags(&seen_box, "INBOX");
+        let moved = doveadm(&mail_servers, &["mailbox", "list", "-u", &moving_box]).contains("Procesado")
+            && count(&moving_box, "Procesado").contains("messages=1");
+        if (seen.contains("\\Seen") && moved) || started.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        flags(&seen_box, "INBOX").contains("\\Seen"),
+        "marked seen, still in the inbox"
+    );
+    assert!(count(&seen_box, "INBOX").contains("messages=1"));
+    assert!(
+        count(&moving_box, "INBOX").contains("messages=0"),
+        "moved out of the inbox"
+    );
+    assert!(
+        count(&moving_box, "Procesado").contains("messages=1"),
+        "into the configured folder, not deleted"
+    );
+    assert!(
+        !flags(&moving_box, "Procesado").contains("\\Deleted"),
+        "the moved mail is whole"
+    );
 }

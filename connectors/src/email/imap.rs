@@ -36,6 +36,20 @@ pub struct ImapConfig {
     pub mailbox: String,
 }
 
+/// What the hub does with a mail in the mailbox once it is stored. Never deletes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AfterIngest {
+    /// Leave it as it was, unread (the default).
+    #[default]
+    Keep,
+    /// Set `\Seen`, as a mail client that read it would.
+    MarkSeen,
+    /// Move it to this folder, created if missing (RFC 6851 MOVE, or COPY and UID EXPUNGE of
+    /// exactly that mail where MOVE is missing).
+    MoveTo(String),
+}
+
 /// What SELECT reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxState {
@@ -50,6 +64,10 @@ pub struct ImapConnection {
     mailbox: String,
     pub state: MailboxState,
     pub supports_idle: bool,
+    supports_move: bool,
+    supports_uidplus: bool,
+    /// Folders this session created or found, for [`AfterIngest::MoveTo`].
+    folders: Vec<String>,
 }
 
 /// Fetch at most this many messages per round trip.
@@ -104,7 +122,10 @@ impl ImapConnection {
                 }
                 other => transport("login", other),
             })?;
-        let supports_idle = session.capabilities().await.map(|c| c.has_str("IDLE")).unwrap_or(false);
+        // A server that will not say what it offers is used without extensions.
+        let capabilities = session.capabilities().await.ok();
+        let offers = |name: &str| capabilities.as_ref().is_some_and(|c| c.has_str(name));
+        let (supports_idle, supports_move, supports_uidplus) = (offers("IDLE"), offers("MOVE"), offers("UIDPLUS"));
         let mailbox = session
             .select(&config.mailbox)
             .await
@@ -121,6 +142,9 @@ impl ImapConnection {
             mailbox: config.mailbox.clone(),
             state,
             supports_idle,
+            supports_move,
+            supports_uidplus,
+            folders: Vec::new(),
         })
     }
 
@@ -170,6 +194,66 @@ impl ImapConnection {
         Ok(messages)
     }
 
+    /// Does with stored mail what `after` says. A server without MOVE and UIDPLUS cannot move
+    /// one mail without expunging others marked deleted: it is refused, not approximated.
+    pub async fn dispose(&mut self, uids: &[u32], after: &AfterIngest) -> Result<(), ConnectorError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        match after {
+            AfterIngest::Keep => Ok(()),
+            AfterIngest::MarkSeen => self.store_flags(&set, "+FLAGS.SILENT (\\Seen)").await,
+            AfterIngest::MoveTo(folder) => {
+                if !self.supports_move && !self.supports_uidplus {
+                    return Err(ConnectorError::Invalid(
+                        "the server offers neither MOVE nor UIDPLUS: mail can be kept or marked seen, not moved".into(),
+                    ));
+                }
+                if !self.folders.contains(folder) {
+                    // "Already exists" is the usual answer; a real failure shows in the move.
+                    let _ = self.session.create(folder).await;
+                    self.folders.push(folder.clone());
+                }
+                if self.supports_move {
+                    self.session
+                        .uid_mv(&set, folder)
+                        .await
+                        .map_err(|e| transport("move", e))
+                } else {
+                    self.session
+                        .uid_copy(&set, folder)
+                        .await
+                        .map_err(|e| transport("copy", e))?;
+                    self.store_flags(&set, "+FLAGS.SILENT (\\Deleted)").await?;
+                    let expunged = self
+                        .session
+                        .uid_expunge(&set)
+                        .await
+                        .map_err(|e| transport("expunge", e))?;
+                    tokio::time::timeout(TIMEOUT, expunged.try_collect::<Vec<_>>())
+                        .await
+                        .map_err(|e| transport("expunge", e))?
+                        .map_err(|e| transport("expunge", e))?;
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    async fn store_flags(&mut self, set: &str, query: &str) -> Result<(), ConnectorError> {
+        let updates = self
+            .session
+            .uid_store(set, query)
+            .await
+            .map_err(|e| transport("store", e))?;
+        tokio::time::timeout(TIMEOUT, updates.try_collect::<Vec<_>>())
+            .await
+            .map_err(|e| transport("store", e))?
+            .map_err(|e| transport("store", e))?;
+        Ok(())
+    }
+
     async fn fetch(&mut self, set: &str, items: &str) -> Result<Vec<async_imap::types::Fetch>, ConnectorError> {
         let fetches = self
             .session
@@ -194,6 +278,9 @@ impl ImapConnection {
             mailbox,
             state,
             supports_idle,
+            supports_move,
+            supports_uidplus,
+            folders,
         } = self;
         let mut idle = session.idle();
         idle.init().await.map_err(|e| transport("idle", e))?;
@@ -215,6 +302,9 @@ impl ImapConnection {
             mailbox,
             state,
             supports_idle,
+            supports_move,
+            supports_uidplus,
+            folders,
         })
     }
 
