@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_connectors::email::dsn::DeliveryReport;
 use switchboard_connectors::email::imap::{AfterIngest, Fetched, ImapConfig, ImapConnection};
 use switchboard_connectors::email::mime;
 use switchboard_connectors::email::smtp::{SmtpConfig, SmtpSecurity};
@@ -282,6 +283,9 @@ async fn store_batch(
     }
     let (uids, envelopes): (Vec<u32>, Vec<InboundEnvelope>) = parsed.into_iter().unzip();
     let outcomes = hub.ingest_many(envelopes).await;
+    for stored in outcomes.iter().flatten().filter(|o| !o.duplicate) {
+        record_bounce(hub, account, &stored.interaction).await;
+    }
     if let Some((uid, error)) = uids
         .iter()
         .zip(&outcomes)
@@ -296,6 +300,50 @@ async fn store_batch(
         .save_cursor(account, &done)
         .await
         .map_err(|e| ConnectorError::Transport(e.to_string()))
+}
+
+/// A bounce reporting that one of this inbox's mails failed marks that mail's delivery failed,
+/// with the report's status and diagnostic, and tells the consoles. A report about mail the
+/// hub did not send, or a delay, changes nothing.
+async fn record_bounce(hub: &Hub, account: ChannelAccountId, bounce: &Interaction) {
+    let Ok(report) = serde_json::from_value::<DeliveryReport>(bounce.details["delivery_report"].clone()) else {
+        return;
+    };
+    let failed = report.failed();
+    let Some(original) = report.original_message_id.filter(|_| failed) else {
+        return;
+    };
+    let reason = [report.status, report.diagnostic]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
+    // Ranked with the final outcomes of other channels' receipts: nothing later overrides it.
+    let recorded = hub
+        .store
+        .record_receipt(
+            account,
+            &original,
+            "failed",
+            5,
+            Some(&reason).filter(|r| !r.is_empty()).map(|r| r.as_str()),
+        )
+        .await;
+    match recorded {
+        Ok(true) => match hub.store.interaction_of_peer(account, &original).await {
+            Ok(Some(interaction_id)) => {
+                info!(%account, message_id = %original, %reason, "bounce: delivery failed");
+                hub.bus.publish(crate::bus::HubEvent::DeliveryChanged {
+                    interaction_id,
+                    channel_account_id: account,
+                });
+            }
+            Ok(None) => info!(%account, message_id = %original, "bounce about mail this hub did not send"),
+            Err(error) => warn!(%account, %error, "cannot find the mail a bounce reports on"),
+        },
+        Ok(false) => {}
+        Err(error) => warn!(%account, %error, "cannot record a bounce"),
+    }
 }
 
 /// What an import of exported mail did.

@@ -18,6 +18,7 @@ on_both_stores!(
     a_recreated_mailbox_is_re_matched_missing_nothing_and_importing_nothing_twice,
     attachments_are_stored_and_downloaded_byte_for_byte,
     stored_mail_is_marked_seen_or_moved_as_configured_and_never_deleted,
+    a_bounce_marks_the_reply_it_reports_on_as_failed_and_a_delay_does_not,
     a_mail_threaded_wrongly_is_split_into_its_own_conversation_and_its_replies_follow,
 );
 
@@ -822,5 +823,90 @@ async fn stored_mail_is_marked_seen_or_moved_as_configured_and_never_deleted(bac
     assert!(
         !flags(&moving_box, "Procesado").contains("\\Deleted"),
         "the moved mail is whole"
+    );
+}
+
+/// A delivery status notification about `message_id`, as Postfix writes one (RFC 3464).
+fn bounce(to: &str, n: u32, message_id: &str, action: &str, status: &str) -> String {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@example.test>\r\nTo: {to}\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn{n}.{status}@example.test>\r\n\
+         Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"B{n}\"\r\n\r\n\
+         --B{n}\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+         --B{n}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\n\
+         Final-Recipient: rfc822; nadie@example.es\r\nAction: {action}\r\nStatus: {status}\r\n\
+         Diagnostic-Code: smtp; 550 {status} user unknown\r\n\r\n\
+         --B{n}\r\nContent-Type: text/rfc822-headers\r\n\r\nTo: nadie@example.es\r\nMessage-ID: {message_id}\r\n\r\n\
+         --B{n}--\r\n"
+    )
+}
+
+async fn a_bounce_marks_the_reply_it_reports_on_as_failed_and_a_delay_does_not(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (support, password) = mail_servers.user("bounce");
+    let (customer, _) = mail_servers.user("ana");
+    let (support_address, customer_address) = (format!("{support}@example.test"), format!("{customer}@example.es"));
+    email_account(&app, &mail_servers, &support, &password).await;
+    let first = mail(
+        &customer_address,
+        &support_address,
+        "Pedido 5",
+        &format!("<b1.{customer}@example.es>"),
+        "",
+        "hola",
+    );
+    mail_servers.send(&customer_address, &support_address, &first).await;
+    let conversation = emails_of(&app, &customer_address, 1).await[0]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, reply) = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/replies"),
+            json!({"text": "Enviado."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let (reply_id, reply_message_id) = (reply["id"].as_str().unwrap(), reply["message_id"].as_str().unwrap());
+    let delivery = || async {
+        let (_, found) = app.get(&format!("/api/v1/interactions/{reply_id}")).await;
+        found["delivery"].clone()
+    };
+    let started = Instant::now();
+    while delivery().await["status"] != "sent" && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(delivery().await["status"], "sent");
+
+    let daemon = "MAILER-DAEMON@example.test";
+    let delayed = bounce(&support_address, 1, reply_message_id, "delayed", "4.4.1");
+    mail_servers.send(daemon, &support_address, &delayed).await;
+    let reports = emails_of(&app, "mailer-daemon@example.test", 1).await;
+    assert_eq!(reports.len(), 1, "the delay report is stored");
+    assert_eq!(reports[0]["details"]["delivery_report"]["action"], "delayed");
+    // The report is handled right after it is stored: a wrong verdict would show within a second.
+    for _ in 0..10 {
+        assert!(
+            delivery().await["provider_status"].is_null(),
+            "a delay is not a failure"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let failed = bounce(&support_address, 2, reply_message_id, "failed", "5.1.1");
+    mail_servers.send(daemon, &support_address, &failed).await;
+    let started = Instant::now();
+    while delivery().await["provider_status"].is_null() && started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivery = delivery().await;
+    assert_eq!(delivery["provider_status"], "failed", "{delivery}");
+    assert_eq!(delivery["provider_error"], "5.1.1: 550 5.1.1 user unknown");
+    let reports = emails_of(&app, "mailer-daemon@example.test", 2).await;
+    assert!(
+        reports.iter().all(|r| r["conversation_id"] != conversation.as_str()),
+        "a bounce never lands in the customer's conversation"
     );
 }

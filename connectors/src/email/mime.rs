@@ -197,6 +197,9 @@ pub fn parse(
     }
     if bounce {
         details["bounce"] = serde_json::Value::Bool(true);
+        if let Some(report) = super::dsn::report(&message) {
+            details["delivery_report"] = serde_json::to_value(report).unwrap_or_default();
+        }
     }
     let envelope = InboundEnvelope {
         channel_account_id,

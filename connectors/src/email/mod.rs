@@ -1,7 +1,8 @@
 //! Email: MIME parsing into envelopes (pure), an IMAP session for fetching and waiting for new
 //! mail, an SMTP sender that threads replies with Message-ID, In-Reply-To and References, and
-//! readers of exported mailboxes (mbox, Maildir).
+//! readers of exported mailboxes (mbox, Maildir), and the reports inside bounces.
 
+pub mod dsn;
 pub mod imap;
 pub mod maildir;
 pub mod mbox;
