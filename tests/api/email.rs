@@ -19,6 +19,7 @@ on_both_stores!(
     attachments_are_stored_and_downloaded_byte_for_byte,
     stored_mail_is_marked_seen_or_moved_as_configured_and_never_deleted,
     a_bounce_marks_the_reply_it_reports_on_as_failed_and_a_delay_does_not,
+    a_sync_cut_by_the_server_and_by_a_hub_restart_stores_every_mail_once,
     a_mail_threaded_wrongly_is_split_into_its_own_conversation_and_its_replies_follow,
 );
 
@@ -909,4 +910,78 @@ async fn a_bounce_marks_the_reply_it_reports_on_as_failed_and_a_delay_does_not(b
         reports.iter().all(|r| r["conversation_id"] != conversation.as_str()),
         "a bounce never lands in the customer's conversation"
     );
+}
+
+async fn a_sync_cut_by_the_server_and_by_a_hub_restart_stores_every_mail_once(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    const MAILS: i64 = 1_000;
+    let mut app = spawn_app(backend).await;
+    let mail_servers = MailServers::from_env();
+    let (support, password) = mail_servers.user("bulk");
+    // The mailbox is filled before the hub looks at it: an initial sync of 1,000 mails.
+    let source = tempfile::tempdir().unwrap();
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(source.path().join(sub)).unwrap();
+    }
+    for n in 0..MAILS {
+        let raw = mail(
+            &format!("cliente{}@example.es", n % 40),
+            &format!("{support}@example.test"),
+            &format!("Consulta {n}"),
+            &format!("<bulk{n}.{support}@example.es>"),
+            "",
+            &format!("mensaje número {n}"),
+        );
+        std::fs::write(source.path().join("cur").join(format!("{n}.test:2,")), raw).unwrap();
+    }
+    for dir in [
+        source.path().to_owned(),
+        source.path().join("cur"),
+        source.path().join("new"),
+        source.path().join("tmp"),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let maildir = format!("maildir:{}", source.path().display());
+    doveadm(&mail_servers, &["import", "-u", &support, &maildir, "", "all"]);
+    let in_mailbox = doveadm(
+        &mail_servers,
+        &["-f", "flow", "mailbox", "status", "-u", &support, "messages", "INBOX"],
+    );
+    assert_eq!(in_mailbox.trim(), format!("INBOX messages={MAILS}"));
+
+    email_account(&app, &mail_servers, &support, &password).await;
+    // The server drops the session mid-sync ...
+    let cut = wait_for(&app, 1).await;
+    doveadm(&mail_servers, &["kick", &support]);
+    assert!(cut < MAILS, "the sync was still running when the server cut it ({cut})");
+    // ... and the hub restarts mid-sync, after the poller reconnected and went on.
+    let restarted = wait_for(&app, cut + 1).await;
+    assert!(
+        restarted < MAILS,
+        "the sync was still running when the hub restarted ({restarted})"
+    );
+    app.restart().await;
+
+    let done = wait_for(&app, MAILS).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(done, MAILS, "every mail of the mailbox is stored");
+    assert_eq!(stored(&app).await, MAILS, "and none twice");
+}
+
+/// How many interactions the hub has written (its change sequence; a fresh database per test).
+async fn stored(app: &TestApp) -> i64 {
+    app.get("/readyz").await.1["store_seq"].as_i64().unwrap_or(0)
+}
+
+/// Waits up to 30 s until the hub has written `at_least` interactions; returns how many it has.
+async fn wait_for(app: &TestApp, at_least: i64) -> i64 {
+    let started = Instant::now();
+    loop {
+        let now = stored(app).await;
+        if now >= at_least || started.elapsed() > Duration::from_secs(30) {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
