@@ -136,6 +136,9 @@ pub struct AttachmentMeta {
     /// Hex SHA-256 of the bytes, when the hub stores them: the key to download them by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// An email part's Content-ID (without brackets), which the HTML body's `cid:` URLs name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
 }
 
 /// A connector's resume position, saved in the same transaction as the touchpoint it follows,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{chat_account, connect, next_of, send, session};
 use crate::chromium::Chromium;
-use crate::email::{MailServers, email_account, mail};
+use crate::email::{MailServers, email_account};
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio};
 use crate::helpers::*;
 use crate::sms::{PUBLIC_URL, inbound, twilio_account, twilio_post};
@@ -19,6 +19,10 @@ const LUCIA: (&str, &str) = ("lucia@switchboard.test", "lucia-password-1");
 const BEA: (&str, &str) = ("bea@switchboard.test", "bea-password-1");
 
 /// An agent working in every inbox made so far.
+/// A 1×1 PNG, base64: the inline image of Ana's mail.
+const STAMP_PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
 async fn agent(app: &TestApp, (email, password): (&str, &str), name: &str, extension: &str) {
     let (status, body) = app
         .post(
@@ -95,13 +99,17 @@ async fn one_customer_on_three_channels_is_answered_from_one_inbox_in_a_real_bro
         .send(
             "ana@cliente.test",
             &mailbox_address,
-            &mail(
-                "ana@cliente.test",
-                &mailbox_address,
-                "Factura de marzo",
-                "<factura-1@cliente.test>",
-                "",
-                "Necesito la factura con el número de pedido 4471.",
+            // HTML with an inline image (a `cid:` URL naming a part of the same mail).
+            &format!(
+                "From: Ana Pérez <ana@cliente.test>\r\nTo: {mailbox_address}\r\nSubject: Factura de marzo\r\n\
+                 Message-ID: <factura-1@cliente.test>\r\nDate: Mon, 2 Mar 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/related; boundary=\"R\"\r\n\r\n\
+                 --R\r\nContent-Type: multipart/alternative; boundary=\"A\"\r\n\r\n\
+                 --A\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nNecesito la factura con el número de pedido 4471.\r\n\
+                 --A\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+                 <p>Necesito la factura con el número de pedido 4471.</p><img src=\"cid:sello@cliente.test\" alt=\"sello\">\r\n\
+                 --A--\r\n--R\r\nContent-Type: image/png\r\nContent-ID: <sello@cliente.test>\r\n\
+                 Content-Disposition: inline; filename=sello.png\r\nContent-Transfer-Encoding: base64\r\n\r\n{STAMP_PNG}\r\n--R--\r\n"
             ),
         )
         .await;
@@ -164,6 +172,28 @@ async fn one_customer_on_three_channels_is_answered_from_one_inbox_in_a_real_bro
                 json!({"selector": format!(".messages li[data-channel={channel}][data-direction=inbound]"), "count": 1}),
             )
             .await;
+        if channel == "email" {
+            // The mail's inline image is shown in its sandboxed frame, as a data URL the
+            // console made from the stored attachment: the frame itself cannot fetch it.
+            let stamp = eventually("the inline image in the mail's frame", async || {
+                let frames = browser
+                    .run(
+                        "lucia",
+                        "attributes",
+                        json!({"selector": "iframe.email-body", "name": "srcdoc"}),
+                    )
+                    .await;
+                frames
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|html| html.contains("data:image/png;base64,"))
+                    .map(str::to_owned)
+            })
+            .await;
+            assert!(stamp.contains(&format!("data:image/png;base64,{STAMP_PNG}")), "{stamp}");
+            assert!(!stamp.contains("cid:"), "{stamp}");
+        }
         browser
             .run("lucia", "fill", json!({"selector": "#composer", "value": reply}))
             .await;

@@ -215,7 +215,9 @@ export class ConversationView {
       body.push(this.renderCall(i));
     } else if (i.html) {
       // Sanitised by the hub, and still shown in a frame with every permission taken away.
-      body.push(h("iframe", { class: "email-body", sandbox: "", srcdoc: i.html, title: i.subject ?? t("channel.email"), referrerpolicy: "no-referrer" }));
+      const frame = h("iframe", { class: "email-body", sandbox: "", srcdoc: i.html, title: i.subject ?? t("channel.email"), referrerpolicy: "no-referrer" });
+      body.push(frame);
+      showInlineImages(frame, i);
     } else {
       body.push(h("p", { class: "text" }, i.text ?? ""));
     }
@@ -424,6 +426,36 @@ export class ConversationView {
     this.render();
     this.root.querySelector("#label-input")?.focus();
   }
+}
+
+/**
+ * Shows a mail's inline images: its HTML names them with `cid:` URLs pointing at its own
+ * attachments. The frame has no origin of its own, so it cannot fetch them with the agent's
+ * session; the console fetches them and hands them to the frame as data URLs.
+ */
+async function showInlineImages(frame, mail) {
+  const inline = mail.attachments.filter(
+    (a) => a.content_id && a.sha256 && a.content_type.startsWith("image/") && mail.html.includes(`cid:${a.content_id}`),
+  );
+  if (inline.length === 0) return;
+  let html = mail.html;
+  for (const attachment of inline) {
+    try {
+      const response = await fetch(`/api/v1/attachments/${attachment.sha256}`, { credentials: "same-origin" });
+      if (!response.ok) continue;
+      const image = new Blob([await response.blob()], { type: attachment.content_type });
+      const url = await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(image);
+      });
+      html = html.split(`cid:${attachment.content_id}`).join(url);
+    } catch {
+      // The image stays missing; the mail's text is readable without it.
+    }
+  }
+  frame.srcdoc = html;
 }
 
 /** The word for where a message stands: the provider's latest report, else our outbox's. */

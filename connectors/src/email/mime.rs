@@ -16,8 +16,6 @@ use crate::envelope::{AttachmentMeta, ChannelKind, Content, Direction, InboundEn
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {
     pub meta: AttachmentMeta,
-    /// The part's Content-ID, for `cid:` references from the HTML body.
-    pub content_id: Option<String>,
     pub bytes: Option<Vec<u8>>,
 }
 
@@ -175,8 +173,8 @@ pub fn parse(
                 size: Some(size as u64),
                 url: None,
                 sha256: fits.then(|| hex::encode(Sha256::digest(part.contents()))),
+                content_id: part.content_id().map(|c| c.trim_matches(['<', '>']).to_owned()),
             },
-            content_id: part.content_id().map(|c| c.trim_matches(['<', '>']).to_owned()),
             bytes: fits.then(|| part.contents().to_vec()),
         });
     }
@@ -357,7 +355,7 @@ MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status
         let png = &email.attachments[0];
         assert_eq!(png.meta.name.as_deref(), Some("daño.png"));
         assert_eq!(png.meta.content_type, "image/png");
-        assert_eq!(png.content_id.as_deref(), Some("img1@x"));
+        assert_eq!(png.meta.content_id.as_deref(), Some("img1@x"));
         assert_eq!(png.bytes.as_deref(), Some(&b"\x89PNG\r\n\x1a\n"[..]));
         assert_eq!(
             png.meta.sha256.as_deref(),

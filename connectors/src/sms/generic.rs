@@ -85,6 +85,7 @@ impl GenericSms {
                     size: None,
                     url: Some(m.url),
                     sha256: None,
+                    content_id: None,
                 })
                 .collect(),
             details: serde_json::Value::Object(details),

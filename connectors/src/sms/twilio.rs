@@ -188,6 +188,7 @@ pub fn inbound_envelope(
             size: None,
             url: get(params, &format!("MediaUrl{i}")).map(str::to_owned),
             sha256: None,
+            content_id: None,
         })
         .collect();
     let mut details = serde_json::Map::new();
