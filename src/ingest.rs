@@ -113,7 +113,27 @@ pub struct IngestQueue {
 
 struct Job {
     envelope: InboundEnvelope,
+    /// The pre-check looked for a stored mail with this envelope's Message-ID, and found none.
+    mail_checked: bool,
     reply: oneshot::Sender<Result<IngestOutcome, IngestError>>,
+}
+
+/// Which duplicate checks the writer runs for an envelope; the insert itself refuses a
+/// repeated external id, so these run only where the pre-check could not see.
+#[derive(Clone, Copy)]
+struct Checks {
+    external_id: bool,
+    message_id: bool,
+}
+
+impl Checks {
+    /// For a twin inside the batch or a retry, everything; otherwise what the pre-check missed.
+    fn for_job(job: &Job, again: bool) -> Self {
+        Self {
+            external_id: again,
+            message_id: again || !job.mail_checked,
+        }
+    }
 }
 
 enum Submitted {
@@ -132,17 +152,17 @@ impl IngestQueue {
     ) -> Vec<Result<IngestOutcome, IngestError>> {
         // Envelopes enter the queue in their own order, which threading depends on: a reply
         // must not overtake its parent.
-        let stored = Self::already_stored(store, &envelopes).await;
+        let stored = Prechecked::of(store, &envelopes).await;
         let mut pending = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
-            let account = ChannelAccountId(envelope.channel_account_id);
             pending.push(
                 if envelope.external_id.is_empty() || envelope.external_id.len() > MAX_EXTERNAL_ID {
                     Submitted::Done(Box::new(Err(IngestError::ExternalId)))
-                } else if let Some(existing) = stored.get(&(account, envelope.external_id.clone())) {
+                } else if let Some(existing) = stored.existing(&envelope) {
                     Submitted::Done(Box::new(Ok(IngestOutcome::duplicate(existing.clone()))))
                 } else {
-                    self.enqueue(envelope).await
+                    let mail_checked = stored.mail_checked(&envelope);
+                    self.enqueue(envelope, mail_checked).await
                 },
             );
         }
@@ -162,37 +182,93 @@ impl IngestQueue {
         outcomes
     }
 
-    /// The envelopes already stored (a provider's retry, a file imported again), looked up with
-    /// one read per account on the read pool, so a retry storm never queues for the writer. If
-    /// a lookup fails the envelopes go to the writer anyway: its insert refuses a duplicate.
-    async fn already_stored(
-        store: &Store,
-        envelopes: &[InboundEnvelope],
-    ) -> HashMap<(ChannelAccountId, String), Interaction> {
-        let mut by_account: HashMap<ChannelAccountId, Vec<&str>> = HashMap::new();
-        for envelope in envelopes {
-            by_account
-                .entry(ChannelAccountId(envelope.channel_account_id))
-                .or_default()
-                .push(&envelope.external_id);
-        }
-        let mut stored = HashMap::new();
-        for (account, external_ids) in by_account {
-            match store.interactions_by_external_ids(account, &external_ids).await {
-                Ok(found) => stored.extend(found.into_iter().map(|(id, interaction)| ((account, id), interaction))),
-                Err(error) => tracing::warn!(%account, %error, "duplicate pre-check failed; the writer checks instead"),
-            }
-        }
-        stored
-    }
-
-    async fn enqueue(&self, envelope: InboundEnvelope) -> Submitted {
+    async fn enqueue(&self, envelope: InboundEnvelope, mail_checked: bool) -> Submitted {
         let channel = envelope.channel;
         let (reply, receiver) = oneshot::channel();
-        if self.sender.send(Job { envelope, reply }).await.is_err() {
+        let job = Job {
+            envelope,
+            mail_checked,
+            reply,
+        };
+        if self.sender.send(job).await.is_err() {
             return Submitted::Done(Box::new(Err(IngestError::Stopped)));
         }
         Submitted::Queued(channel, receiver)
+    }
+}
+
+/// What the pre-check found for a batch of envelopes, with one read per account on the read
+/// pool, so a retry storm never queues for the writer: the stored interactions under their
+/// external ids (a provider's retry, a file imported again), and for mail, the inbox's mail
+/// under their Message-IDs (our own mail coming back). If a lookup fails the envelopes go to
+/// the writer unchecked, and the writer checks: its insert refuses a duplicate.
+#[derive(Default)]
+struct Prechecked {
+    by_external_id: HashMap<(ChannelAccountId, String), Interaction>,
+    by_message_id: HashMap<(ChannelAccountId, String), Interaction>,
+    /// Accounts whose Message-IDs were looked up.
+    mail_checked: HashSet<ChannelAccountId>,
+}
+
+impl Prechecked {
+    async fn of(store: &Store, envelopes: &[InboundEnvelope]) -> Self {
+        let mut by_account: HashMap<ChannelAccountId, (Vec<&str>, Vec<&str>)> = HashMap::new();
+        for envelope in envelopes {
+            let (external_ids, message_ids) = by_account
+                .entry(ChannelAccountId(envelope.channel_account_id))
+                .or_default();
+            external_ids.push(&envelope.external_id);
+            if let Some(message_id) = envelope.threading.message_id.as_deref()
+                && envelope.channel == ChannelKind::Email
+            {
+                message_ids.push(message_id);
+            }
+        }
+        let mut found = Self::default();
+        for (account, (external_ids, message_ids)) in by_account {
+            match store.interactions_by_external_ids(account, &external_ids).await {
+                Ok(stored) => found
+                    .by_external_id
+                    .extend(stored.into_iter().map(|(id, i)| ((account, id), i))),
+                Err(error) => tracing::warn!(%account, %error, "duplicate pre-check failed; the writer checks instead"),
+            }
+            if message_ids.is_empty() {
+                continue;
+            }
+            match store.mails_by_message_ids(account, &message_ids).await {
+                Ok(stored) => {
+                    found
+                        .by_message_id
+                        .extend(stored.into_iter().map(|(id, i)| ((account, id), i)));
+                    found.mail_checked.insert(account);
+                }
+                Err(error) => {
+                    tracing::warn!(%account, %error, "message-id pre-check failed; the writer checks instead")
+                }
+            }
+        }
+        found
+    }
+
+    /// The interaction already stored for this envelope, if any.
+    fn existing(&self, envelope: &InboundEnvelope) -> Option<&Interaction> {
+        let account = ChannelAccountId(envelope.channel_account_id);
+        self.by_external_id
+            .get(&(account, envelope.external_id.clone()))
+            .or_else(|| {
+                let message_id = envelope.threading.message_id.clone()?;
+                self.by_message_id
+                    .get(&(account, message_id))
+                    .filter(|_| envelope.channel == ChannelKind::Email)
+            })
+    }
+
+    /// Whether the envelope's Message-ID was looked up (and not found).
+    fn mail_checked(&self, envelope: &InboundEnvelope) -> bool {
+        envelope.channel == ChannelKind::Email
+            && self
+                .mail_checked
+                .contains(&ChannelAccountId(envelope.channel_account_id))
     }
 }
 
@@ -269,9 +345,10 @@ impl IngestWriter {
             // A repeat inside this batch is the only duplicate the queue's check cannot have seen.
             let twin = !seen.insert((env.channel_account_id, env.external_id.as_str()));
             let outcome = match isolation {
-                Isolation::Savepoints => self.write_one(&mut tx, env, &mut accounts, twin, listening).await,
+                Isolation::Savepoints => self.write_one(&mut tx, job, &mut accounts, twin, listening).await,
                 Isolation::Optimistic => {
-                    match place_one(&mut tx, env, self.reopen_window, &mut accounts, twin, listening).await {
+                    let checks = Checks::for_job(job, twin);
+                    match place_one(&mut tx, env, self.reopen_window, &mut accounts, checks, listening).await {
                         Ok(Placed::Stored(outcome)) => Ok(outcome),
                         Ok(Placed::Duplicate(existing)) => Ok(IngestOutcome::duplicate(existing)),
                         // Refused before anything was written: the transaction is intact.
@@ -299,20 +376,20 @@ impl IngestWriter {
     async fn write_one(
         &self,
         tx: &mut Tx<'_>,
-        env: &InboundEnvelope,
+        job: &Job,
         accounts: &mut HashMap<ChannelAccountId, ChannelAccount>,
         twin: bool,
         listening: bool,
     ) -> Result<IngestOutcome, IngestError> {
         for attempt in 0..3 {
             let mut savepoint = tx.begin().await?;
-            let check_duplicate = twin || attempt > 0;
+            let checks = Checks::for_job(job, twin || attempt > 0);
             match place_one(
                 &mut savepoint,
-                env,
+                &job.envelope,
                 self.reopen_window,
                 accounts,
-                check_duplicate,
+                checks,
                 listening,
             )
             .await
@@ -357,7 +434,7 @@ async fn place_one(
     env: &InboundEnvelope,
     reopen_window: Duration,
     accounts: &mut HashMap<ChannelAccountId, ChannelAccount>,
-    check_duplicate: bool,
+    checks: Checks,
     listening: bool,
 ) -> Result<Placed, IngestError> {
     let account_id = ChannelAccountId(env.channel_account_id);
@@ -378,12 +455,13 @@ async fn place_one(
             envelope: env.channel,
         });
     }
-    if check_duplicate
+    if checks.external_id
         && let Some(existing) = store::interaction_by_external_id_in(tx, account.id, &env.external_id).await?
     {
         return Ok(Placed::Duplicate(existing));
     }
     if env.channel == ChannelKind::Email
+        && checks.message_id
         && let Some(message_id) = env.threading.message_id.as_deref()
         && let Some(existing) = store::mail_by_message_id_in(tx, account.id, message_id).await?
     {

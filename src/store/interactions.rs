@@ -159,8 +159,8 @@ pub(crate) async fn queue_for_automation(
     Ok(())
 }
 
-/// External ids looked up per query: well under SQLite's and PostgreSQL's parameter limits.
-const EXTERNAL_IDS_PER_QUERY: usize = 500;
+/// Values looked up per query: well under SQLite's and PostgreSQL's parameter limits.
+const VALUES_PER_QUERY: usize = 500;
 
 pub(crate) async fn by_external_id<'e, E: Executor<'e, Database = Any>>(
     executor: E,
@@ -212,22 +212,61 @@ impl Store {
         account: ChannelAccountId,
         external_ids: &[&str],
     ) -> Result<HashMap<String, Interaction>, StoreError> {
-        let mut found = HashMap::new();
-        for chunk in external_ids.chunks(EXTERNAL_IDS_PER_QUERY) {
-            let placeholders = (2..chunk.len() + 2)
+        // The inbox is part of the query: (inbox, external id) is the unique index.
+        let found = self
+            .interactions_where(Some(account), "external_id", external_ids)
+            .await?;
+        Ok(found.into_iter().map(|i| (i.external_id.clone(), i)).collect())
+    }
+
+    /// The mail of inbox `account` carrying any of `message_ids`, whichever way it went (see
+    /// [`mail_by_message_id_in`]), by Message-ID: one query for a batch.
+    pub async fn mails_by_message_ids(
+        &self,
+        account: ChannelAccountId,
+        message_ids: &[&str],
+    ) -> Result<HashMap<String, Interaction>, StoreError> {
+        // Looked up by Message-ID alone, then kept to the inbox: with the inbox in the query,
+        // SQLite's planner prefers the (inbox, external id) index and scans the whole inbox.
+        let found = self.interactions_where(None, "message_id", message_ids).await?;
+        Ok(found
+            .into_iter()
+            .filter(|i| i.channel_account_id == account)
+            .filter_map(|i| Some((i.message_id.clone()?, i)))
+            .collect())
+    }
+
+    /// The interactions whose `column` holds any of `values`, of inbox `account` if given; the
+    /// query must have an index to use.
+    async fn interactions_where(
+        &self,
+        account: Option<ChannelAccountId>,
+        column: &'static str,
+        values: &[&str],
+    ) -> Result<Vec<Interaction>, StoreError> {
+        let mut found = Vec::new();
+        let first = if account.is_some() { 2 } else { 1 };
+        let scope = if account.is_some() {
+            "channel_account_id = $1 AND "
+        } else {
+            ""
+        };
+        for chunk in values.chunks(VALUES_PER_QUERY) {
+            let placeholders = (first..first + chunk.len())
                 .map(|n| format!("${n}"))
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT * FROM interactions WHERE channel_account_id = $1 AND external_id IN ({placeholders})"
-            )))
-            .bind(account.to_string());
-            for id in chunk {
-                query = query.bind(id.to_string());
+                "SELECT * FROM interactions WHERE {scope}{column} IN ({placeholders})"
+            )));
+            if let Some(account) = account {
+                query = query.bind(account.to_string());
+            }
+            for value in chunk {
+                query = query.bind(value.to_string());
             }
             for row in query.fetch_all(self.reader()).await? {
-                let interaction = interaction_from_row(&row)?;
-                found.insert(interaction.external_id.clone(), interaction);
+                found.push(interaction_from_row(&row)?);
             }
         }
         Ok(found)
