@@ -78,6 +78,17 @@ fn transport(what: &str, e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Transport(format!("imap {what}: {e}"))
 }
 
+/// Collects a command's untagged responses, giving up after [`TIMEOUT`].
+async fn collect<T, E: std::fmt::Display>(
+    what: &str,
+    responses: impl futures::Stream<Item = Result<T, E>>,
+) -> Result<Vec<T>, ConnectorError> {
+    tokio::time::timeout(TIMEOUT, responses.try_collect())
+        .await
+        .map_err(|e| transport(what, e))?
+        .map_err(|e| transport(what, e))
+}
+
 impl ImapConnection {
     pub async fn connect(config: &ImapConfig) -> Result<Self, ConnectorError> {
         let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((config.host.as_str(), config.port)))
@@ -231,10 +242,7 @@ impl ImapConnection {
                         .uid_expunge(&set)
                         .await
                         .map_err(|e| transport("expunge", e))?;
-                    tokio::time::timeout(TIMEOUT, expunged.try_collect::<Vec<_>>())
-                        .await
-                        .map_err(|e| transport("expunge", e))?
-                        .map_err(|e| transport("expunge", e))?;
+                    collect("expunge", expunged).await?;
                     Ok(())
                 }
             }
@@ -247,10 +255,7 @@ impl ImapConnection {
             .uid_store(set, query)
             .await
             .map_err(|e| transport("store", e))?;
-        tokio::time::timeout(TIMEOUT, updates.try_collect::<Vec<_>>())
-            .await
-            .map_err(|e| transport("store", e))?
-            .map_err(|e| transport("store", e))?;
+        collect("store", updates).await?;
         Ok(())
     }
 
@@ -260,10 +265,7 @@ impl ImapConnection {
             .uid_fetch(set, items)
             .await
             .map_err(|e| transport("fetch", e))?;
-        tokio::time::timeout(TIMEOUT, fetches.try_collect())
-            .await
-            .map_err(|e| transport("fetch", e))?
-            .map_err(|e| transport("fetch", e))
+        collect("fetch", fetches).await
     }
 
     /// Waits up to `wait` for the mailbox to change: with IDLE when offered, else by sleeping.
