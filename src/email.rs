@@ -319,29 +319,10 @@ async fn record_bounce(hub: &Hub, account: ChannelAccountId, bounce: &Interactio
         .collect::<Vec<_>>()
         .join(": ");
     // Ranked with the final outcomes of other channels' receipts: nothing later overrides it.
-    let recorded = hub
-        .store
-        .record_receipt(
-            account,
-            &original,
-            "failed",
-            5,
-            Some(&reason).filter(|r| !r.is_empty()).map(|r| r.as_str()),
-        )
-        .await;
-    match recorded {
-        Ok(true) => match hub.store.interaction_of_peer(account, &original).await {
-            Ok(Some(interaction_id)) => {
-                info!(%account, message_id = %original, %reason, "bounce: delivery failed");
-                hub.bus.publish(crate::bus::HubEvent::DeliveryChanged {
-                    interaction_id,
-                    channel_account_id: account,
-                });
-            }
-            Ok(None) => info!(%account, message_id = %original, "bounce about mail this hub did not send"),
-            Err(error) => warn!(%account, %error, "cannot find the mail a bounce reports on"),
-        },
-        Ok(false) => {}
+    let error = Some(reason.as_str()).filter(|r| !r.is_empty());
+    match hub.apply_receipt(account, &original, "failed", 5, error).await {
+        Ok(Some(_)) => info!(%account, message_id = %original, %reason, "bounce: delivery failed"),
+        Ok(None) => info!(%account, message_id = %original, "bounce about mail already failed or not sent by this hub"),
         Err(error) => warn!(%account, %error, "cannot record a bounce"),
     }
 }

@@ -1,5 +1,6 @@
 //! The outbox worker: delivers queued replies through their channel's sender, retrying
-//! retryable failures with exponential backoff and recording sent or failed.
+//! retryable failures with exponential backoff and recording sent or failed; and what the
+//! peer reports afterwards (a provider's status callback, a bounce).
 
 use std::time::Duration;
 
@@ -13,6 +14,31 @@ use switchboard_connectors::ConnectorError;
 
 /// How long a claimed delivery stays ours before another worker may take it.
 const LEASE: time::Duration = time::Duration::seconds(60);
+
+impl Hub {
+    /// Records a peer's report on our message `peer_id` (ranked: a report at or below the stored
+    /// one changes nothing) and tells the consoles. Returns the interaction it changed, if any.
+    pub async fn apply_receipt(
+        &self,
+        account: ChannelAccountId,
+        peer_id: &str,
+        status: &str,
+        rank: i64,
+        error: Option<&str>,
+    ) -> Result<Option<InteractionId>, crate::store::StoreError> {
+        if !self.store.record_receipt(account, peer_id, status, rank, error).await? {
+            return Ok(None);
+        }
+        let interaction = self.store.interaction_of_peer(account, peer_id).await?;
+        if let Some(interaction_id) = interaction {
+            self.bus.publish(crate::bus::HubEvent::DeliveryChanged {
+                interaction_id,
+                channel_account_id: account,
+            });
+        }
+        Ok(interaction)
+    }
+}
 
 /// Runs until `shutdown` changes, delivering whatever is due.
 pub async fn run(hub: Hub, client: reqwest::Client, mut shutdown: watch::Receiver<bool>) {

@@ -167,10 +167,9 @@ async fn twilio_status(
     let (account, _) = sms_account(&state, &account, SmsProvider::Twilio).await?;
     let params = verified_twilio_params(&state, &account, &uri, &headers, &body)?;
     let callback = twilio::status_callback(&params).map_err(twilio_invalid)?;
-    let applied = state
+    let changed = state
         .hub
-        .store
-        .record_receipt(
+        .apply_receipt(
             account.id,
             &callback.message_sid,
             callback.state.as_str(),
@@ -178,19 +177,7 @@ async fn twilio_status(
             callback.error_code.as_deref(),
         )
         .await?;
-    tracing::info!(account = %account.id, sid = %callback.message_sid, status = callback.state.as_str(), applied, "sms status callback");
-    if applied
-        && let Some(interaction_id) = state
-            .hub
-            .store
-            .interaction_of_peer(account.id, &callback.message_sid)
-            .await?
-    {
-        state.hub.bus.publish(crate::bus::HubEvent::DeliveryChanged {
-            interaction_id,
-            channel_account_id: account.id,
-        });
-    }
+    tracing::info!(account = %account.id, sid = %callback.message_sid, status = callback.state.as_str(), applied = changed.is_some(), "sms status callback");
     Ok(StatusCode::NO_CONTENT)
 }
 
