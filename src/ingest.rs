@@ -13,7 +13,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::Acquire;
 use time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::instrument;
@@ -22,13 +21,15 @@ use crate::bus::HubEvent;
 use crate::domain::*;
 use crate::hub::Hub;
 use crate::sanitize;
-use crate::store::{self, Store, StoreError, Tx};
+use crate::store::{self, Db, Store, StoreError, WriteTx as _};
 use switchboard_connectors::InboundEnvelope;
 
 /// Longest external id accepted, in bytes.
 pub const MAX_EXTERNAL_ID: usize = 512;
-/// Most envelopes committed in one transaction.
-pub const MAX_BATCH: usize = 512;
+/// Most envelopes committed in one transaction. On this machine batches of 4,096 instead of 512
+/// made a bulk import 35 % faster (pages shared by a batch are written once); 2,048 keeps most
+/// of that and holds the turn to write for at most about half a second.
+pub const MAX_BATCH: usize = 2048;
 /// Envelopes waiting for the writer before senders wait too (backpressure).
 const QUEUE_DEPTH: usize = 8192;
 
@@ -292,11 +293,42 @@ impl IngestWriter {
         )
     }
 
-    /// Writes batches until every queue handle is dropped.
-    pub async fn run(mut self) {
+    /// Writes batches until every queue handle is dropped. On SQLite the writer drives a
+    /// connection of its own on a thread of its own (see `store::Lite`); elsewhere it writes
+    /// through the store's pool.
+    pub async fn run(self) {
+        if self.store.sqlite_file().is_some() {
+            match store::Lite::open(&self.store) {
+                Ok(lite) => return self.run_on_own_thread(lite).await,
+                Err(error) => {
+                    tracing::error!(%error, "cannot open the ingest writer's own connection; writing through the pool")
+                }
+            }
+        }
+        let mut store = self.store.clone();
+        self.write_until_closed(&mut store).await;
+    }
+
+    async fn run_on_own_thread(self, mut lite: store::Lite) {
+        let (done, finished) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new().name("ingest-writer".into()).spawn(move || {
+            // The statements run on this thread; only the queue and the turn to write wait.
+            runtime.block_on(self.write_until_closed(&mut lite));
+            let _ = done.send(());
+        });
+        match spawned {
+            Ok(_) => {
+                let _ = finished.await;
+            }
+            Err(error) => tracing::error!(%error, "cannot start the ingest writer's thread"),
+        }
+    }
+
+    async fn write_until_closed(mut self, conn: &mut impl store::Writes) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while self.receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let outcomes = self.write_batch(&batch).await;
+            let outcomes = self.write_batch(conn, &batch).await;
             metrics::histogram!("switchboard_ingest_batch_size").record(batch.len() as f64);
             for (job, outcome) in batch.drain(..).zip(outcomes) {
                 let _ = job.reply.send(outcome);
@@ -308,14 +340,18 @@ impl IngestWriter {
     /// of the batch gets the error: none of them was acknowledged.
     ///
     /// The batch is first written without a savepoint per envelope (two statements fewer each,
-    /// a quarter of the writer's round trips): nearly every batch succeeds whole. If an envelope
+    /// a quarter of the writer's statements): nearly every batch succeeds whole. If an envelope
     /// fails or loses a race with another node, that attempt is rolled back and the batch is
     /// written again with savepoints, where a failure costs only its own envelope.
-    async fn write_batch(&self, batch: &[Job]) -> Vec<Result<IngestOutcome, IngestError>> {
-        match self.write_batch_in(batch, Isolation::Optimistic).await {
+    async fn write_batch(
+        &self,
+        conn: &mut impl store::Writes,
+        batch: &[Job],
+    ) -> Vec<Result<IngestOutcome, IngestError>> {
+        match self.write_batch_in(conn, batch, Isolation::Optimistic).await {
             Some(outcomes) => outcomes,
             None => self
-                .write_batch_in(batch, Isolation::Savepoints)
+                .write_batch_in(conn, batch, Isolation::Savepoints)
                 .await
                 .unwrap_or_default(),
         }
@@ -324,11 +360,12 @@ impl IngestWriter {
     /// `None` only when an optimistic attempt met a failure (and was rolled back).
     async fn write_batch_in(
         &self,
+        conn: &mut impl store::Writes,
         batch: &[Job],
         isolation: Isolation,
     ) -> Option<Vec<Result<IngestOutcome, IngestError>>> {
         let failed = |e: &StoreError| Some(batch.iter().map(|_| Err(IngestError::Store(clone_error(e)))).collect());
-        let mut tx = match self.store.begin().await {
+        let mut tx = match conn.begin().await {
             Ok(tx) => tx,
             Err(e) => return failed(&e),
         };
@@ -365,7 +402,6 @@ impl IngestWriter {
             outcomes.push(outcome);
         }
         if let Err(e) = tx.commit().await {
-            let e = StoreError::from(e);
             tracing::error!(error = %e, size = batch.len(), "ingest batch commit failed");
             return failed(&e);
         }
@@ -375,40 +411,27 @@ impl IngestWriter {
     /// One envelope inside the batch's transaction, in a savepoint of its own.
     async fn write_one(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut impl Db,
         job: &Job,
         accounts: &mut HashMap<ChannelAccountId, ChannelAccount>,
         twin: bool,
         listening: bool,
     ) -> Result<IngestOutcome, IngestError> {
         for attempt in 0..3 {
-            let mut savepoint = tx.begin().await?;
+            store::sql("SAVEPOINT envelope").execute(tx).await?;
             let checks = Checks::for_job(job, twin || attempt > 0);
-            match place_one(
-                &mut savepoint,
-                &job.envelope,
-                self.reopen_window,
-                accounts,
-                checks,
-                listening,
-            )
-            .await
-            {
-                Ok(Placed::Stored(outcome)) => {
-                    savepoint.commit().await?;
-                    return Ok(outcome);
-                }
-                Ok(Placed::Duplicate(existing)) => {
-                    savepoint.rollback().await?;
-                    return Ok(IngestOutcome::duplicate(existing));
-                }
+            let placed = place_one(tx, &job.envelope, self.reopen_window, accounts, checks, listening).await;
+            if !matches!(placed, Ok(Placed::Stored(_))) {
+                store::sql("ROLLBACK TO SAVEPOINT envelope").execute(tx).await?;
+            }
+            store::sql("RELEASE SAVEPOINT envelope").execute(tx).await?;
+            match placed {
+                Ok(Placed::Stored(outcome)) => return Ok(outcome),
+                Ok(Placed::Duplicate(existing)) => return Ok(IngestOutcome::duplicate(existing)),
                 // A concurrent writer (another node) took the same new handle or external id:
                 // try again, it is committed by now; the next attempt checks for the duplicate.
-                Ok(Placed::RaceLost) => savepoint.rollback().await?,
-                Err(e) => {
-                    savepoint.rollback().await?;
-                    return Err(e);
-                }
+                Ok(Placed::RaceLost) => {}
+                Err(e) => return Err(e),
             }
         }
         Err(StoreError::Conflict("concurrent writers kept taking the same handle".into()).into())
@@ -430,7 +453,7 @@ enum Placed {
 /// only when asked, since the insert itself refuses a duplicate (and the caller then retries
 /// with the check, to return the stored interaction).
 async fn place_one(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     env: &InboundEnvelope,
     reopen_window: Duration,
     accounts: &mut HashMap<ChannelAccountId, ChannelAccount>,
@@ -559,7 +582,7 @@ async fn place_one(
 
 /// The contact behind the envelope's handle, created on first sight. `None` when a concurrent
 /// writer claimed the same new handle first.
-async fn resolve_contact(tx: &mut Tx<'_>, env: &InboundEnvelope) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+async fn resolve_contact(tx: &mut impl Db, env: &InboundEnvelope) -> Result<Option<(HandleId, ContactId)>, StoreError> {
     if let Some((handle, contact, named)) = store::find_handle_of_named(tx, &env.contact).await? {
         if let Some(name) = env.contact_name.as_deref().filter(|_| !named) {
             store::name_if_unnamed(tx, contact, name).await?;

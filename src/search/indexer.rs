@@ -14,6 +14,9 @@ use crate::store::{Store, StoreError};
 
 /// Changed interactions read from the store per commit.
 const BATCH: i64 = 5_000;
+/// Least time between two commits while changes keep coming; the write-to-searchable delay
+/// under load is at most about this plus one commit.
+const COMMIT_SPACING: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
@@ -106,10 +109,22 @@ impl Indexer {
     }
 
     /// Indexes whenever woken, and at least every `interval`, until `shutdown` changes.
+    ///
+    /// Commits are at least [`COMMIT_SPACING`] apart while changes keep coming: a touchpoint
+    /// arriving alone is committed at once, and a stream of them shares a commit (and a
+    /// segment) every [`COMMIT_SPACING`] instead of one per ingest batch, which kept tantivy's
+    /// merge threads busy with tiny segments at the cost of the cores ingest needs.
     pub async fn run(mut self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
         loop {
             match self.step().await {
-                Ok(n) if n > 0 => continue,
+                // A backlog: read on at once, each commit is large already.
+                Ok(n) if n == BATCH as usize => continue,
+                Ok(n) if n > 0 => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(COMMIT_SPACING) => continue,
+                        _ = shutdown.changed() => break,
+                    }
+                }
                 Ok(_) => {}
                 Err(error) => warn!(%error, "indexing failed, will retry"),
             }

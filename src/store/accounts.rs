@@ -1,10 +1,9 @@
 //! Channel accounts (inboxes) and the connectors' saved cursors.
 
 use rand::Rng as _;
-use sqlx::any::AnyRow;
 
 use super::rows::RowExt;
-use super::{Store, StoreError, Tx};
+use super::{Db, Store, StoreError, sql};
 use crate::domain::*;
 use switchboard_connectors::Cursor;
 
@@ -66,17 +65,21 @@ impl Store {
     }
 }
 
-pub(crate) async fn account_in(tx: &mut Tx<'_>, id: ChannelAccountId) -> Result<ChannelAccount, StoreError> {
-    let row = sqlx::query("SELECT * FROM channel_accounts WHERE id = $1")
+pub(crate) async fn account_in(tx: &mut impl Db, id: ChannelAccountId) -> Result<ChannelAccount, StoreError> {
+    let row = sql("SELECT * FROM channel_accounts WHERE id = $1")
         .bind(id.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?
         .ok_or(StoreError::NotFound("channel account"))?;
     account_from_row(&row)
 }
 
-pub(crate) async fn save_cursor(tx: &mut Tx<'_>, account: ChannelAccountId, cursor: &Cursor) -> Result<(), StoreError> {
-    sqlx::query(
+pub(crate) async fn save_cursor(
+    tx: &mut impl Db,
+    account: ChannelAccountId,
+    cursor: &Cursor,
+) -> Result<(), StoreError> {
+    sql(
         "INSERT INTO connector_cursors (channel_account_id, stream, position, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (channel_account_id, stream) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
     )
@@ -84,12 +87,12 @@ pub(crate) async fn save_cursor(tx: &mut Tx<'_>, account: ChannelAccountId, curs
     .bind(cursor.stream.clone())
     .bind(cursor.position.clone())
     .bind(to_micros(now()))
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     Ok(())
 }
 
-fn account_from_row(row: &AnyRow) -> Result<ChannelAccount, StoreError> {
+fn account_from_row(row: &impl RowExt) -> Result<ChannelAccount, StoreError> {
     Ok(ChannelAccount {
         id: row.parsed("id")?,
         kind: row.parsed("kind")?,

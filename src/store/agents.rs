@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::rows::RowExt;
-use super::{Store, StoreError, Tx};
+use super::{Db, Store, StoreError, Tx, sql};
 use crate::domain::*;
 
 #[derive(Debug)]
@@ -247,12 +247,12 @@ fn agent_from_row(row: &AnyRow) -> Result<Agent, StoreError> {
 }
 
 /// The agent at a phone extension, if one is.
-pub(crate) async fn agent_by_extension_in(tx: &mut Tx<'_>, extension: &str) -> Result<Option<AgentId>, StoreError> {
-    sqlx::query_scalar::<Any, String>("SELECT id FROM agents WHERE extension = $1")
+pub(crate) async fn agent_by_extension_in(tx: &mut impl Db, extension: &str) -> Result<Option<AgentId>, StoreError> {
+    sql("SELECT id FROM agents WHERE extension = $1")
         .bind(extension.to_owned())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?
-        .map(|raw| super::parse_stored("agent id", &raw))
+        .map(|row| row.parsed("id"))
         .transpose()
 }
 

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use time::{Duration, OffsetDateTime};
 
 use super::rows::RowExt;
-use super::{Store, StoreError, Tx};
+use super::{Db, Store, StoreError, Tx, sql};
 use crate::automation::rules::{Facts, Rule, RuleScope, Touchpoint};
 use crate::automation::{AutomationEvent, Segment, Trigger, TriggerEvent};
 use crate::domain::*;
@@ -219,21 +219,20 @@ pub(crate) async fn attributes_changed_in(tx: &mut Tx<'_>, contact: ContactId) -
 /// Whether anything would act on a customer's touchpoint: an enabled trigger or a segment.
 /// The ingest writer asks once per batch and queues nothing when the answer is no, so a hub
 /// without automation pays one read per batch for it.
-pub(crate) async fn automation_listening_in(tx: &mut Tx<'_>) -> Result<bool, StoreError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM triggers WHERE enabled = 1 UNION ALL SELECT 1 FROM segments LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
+pub(crate) async fn automation_listening_in(tx: &mut impl Db) -> Result<bool, StoreError> {
+    let found = sql("SELECT 1 FROM triggers WHERE enabled = 1 UNION ALL SELECT 1 FROM segments LIMIT 1")
+        .fetch_optional(tx)
+        .await?;
     Ok(found.is_some())
 }
 
 /// Queues an event for segments and triggers; the same key is queued once.
 pub(crate) async fn enqueue_in(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     event: &AutomationEvent,
     not_before: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sql(
         "INSERT INTO automation_queue (id, key, kind, contact_id, conversation_id, interaction_id, data, not_before, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING",
     )
@@ -246,7 +245,7 @@ pub(crate) async fn enqueue_in(
     .bind(event.data.to_string())
     .bind(to_micros(not_before))
     .bind(to_micros(now()))
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     Ok(())
 }
@@ -254,15 +253,15 @@ pub(crate) async fn enqueue_in(
 /// The priority a new conversation of `contact` gets from its segments: the highest any of
 /// them sets, with the segment's name as the reason and its SLA policy, if it names one.
 pub(crate) async fn segment_priority_in(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     contact: ContactId,
 ) -> Result<Option<(Priority, String, Option<String>)>, StoreError> {
-    let rows = sqlx::query(
+    let rows = sql(
         "SELECT s.name, s.priority, s.sla_policy_id FROM segment_members m JOIN segments s ON s.id = m.segment_id
          WHERE m.contact_id = $1 AND s.priority IS NOT NULL ORDER BY s.name",
     )
     .bind(contact.to_string())
-    .fetch_all(&mut **tx)
+    .fetch_all(tx)
     .await?;
     let mut best: Option<(Priority, String, Option<String>)> = None;
     for row in rows {

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, Tx};
+use super::{Db, Store, StoreError, sql};
 use crate::domain::*;
 
 /// Stored bytes and their type.
@@ -47,11 +47,15 @@ impl Store {
 }
 
 /// Records that an inbox holds an attachment, so its agents may download it.
-pub(crate) async fn reference_blob(tx: &mut Tx<'_>, sha256: &str, account: ChannelAccountId) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO attachment_refs (sha256, channel_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+pub(crate) async fn reference_blob(
+    tx: &mut impl Db,
+    sha256: &str,
+    account: ChannelAccountId,
+) -> Result<(), StoreError> {
+    sql("INSERT INTO attachment_refs (sha256, channel_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(sha256.to_owned())
         .bind(account.to_string())
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use sqlx::Any;
 use sqlx::any::AnyRow;
 
 use super::rows::RowExt;
-use super::{Store, StoreError, Tx};
+use super::{Db, Store, StoreError, Tx, sql};
 use crate::domain::*;
 
 /// What a contact update changes.
@@ -205,7 +205,7 @@ fn contact_from_row(row: &AnyRow, handles: Vec<StoredHandle>) -> Result<Contact,
 }
 
 /// The handle's row and the contact it belongs to, if known.
-async fn find_handle(tx: &mut Tx<'_>, handle: &Handle) -> Result<Option<(HandleId, ContactId)>, StoreError> {
+async fn find_handle(tx: &mut impl Db, handle: &Handle) -> Result<Option<(HandleId, ContactId)>, StoreError> {
     Ok(find_handle_of_named(tx, handle)
         .await?
         .map(|(handle, contact, _)| (handle, contact)))
@@ -213,41 +213,41 @@ async fn find_handle(tx: &mut Tx<'_>, handle: &Handle) -> Result<Option<(HandleI
 
 /// The handle's row, the contact it belongs to and whether that contact has a name, if known.
 pub(crate) async fn find_handle_of_named(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     handle: &Handle,
 ) -> Result<Option<(HandleId, ContactId, bool)>, StoreError> {
-    let row = sqlx::query(
+    let row = sql(
         "SELECT h.id, h.contact_id, c.name FROM handles h JOIN contacts c ON c.id = h.contact_id
          WHERE h.kind = $1 AND h.value = $2",
     )
     .bind(handle.kind().as_str())
     .bind(handle.value())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(tx)
     .await?;
     row.map(|r| Ok((r.parsed("id")?, r.parsed("contact_id")?, r.opt_text("name")?.is_some())))
         .transpose()
 }
 
-pub(crate) async fn insert_contact(tx: &mut Tx<'_>, name: Option<&str>) -> Result<ContactId, StoreError> {
+pub(crate) async fn insert_contact(tx: &mut impl Db, name: Option<&str>) -> Result<ContactId, StoreError> {
     let id = ContactId::new();
     let at = to_micros(now());
-    sqlx::query("INSERT INTO contacts (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+    sql("INSERT INTO contacts (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
         .bind(id.to_string())
         .bind(name.map(str::to_owned))
         .bind(at)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(id)
 }
 
 /// Inserts a handle for `contact`; `None` when another writer holds it already.
 pub(crate) async fn insert_handle(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     contact: ContactId,
     handle: &Handle,
 ) -> Result<Option<HandleId>, StoreError> {
     let id = HandleId::new();
-    let inserted = sqlx::query(
+    let inserted = sql(
         "INSERT INTO handles (id, contact_id, kind, value, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (kind, value) DO NOTHING",
     )
@@ -256,9 +256,9 @@ pub(crate) async fn insert_handle(
     .bind(handle.kind().as_str())
     .bind(handle.value())
     .bind(to_micros(now()))
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
-    Ok((inserted.rows_affected() == 1).then_some(id))
+    Ok((inserted == 1).then_some(id))
 }
 
 /// Gives `handle` to `contact`, or fails naming the handle if it belongs to someone else.
@@ -439,12 +439,12 @@ async fn upsert_by_external_in(
 }
 
 /// Gives a nameless contact the name a channel reported (a mail's display name, a chat visitor's).
-pub(crate) async fn name_if_unnamed(tx: &mut Tx<'_>, contact: ContactId, name: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND name IS NULL")
+pub(crate) async fn name_if_unnamed(tx: &mut impl Db, contact: ContactId, name: &str) -> Result<(), StoreError> {
+    sql("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND name IS NULL")
         .bind(name.to_owned())
         .bind(to_micros(now()))
         .bind(contact.to_string())
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::events::{EventKind, record_event};
 use super::rows::RowExt;
-use super::{Store, StoreError, Tx};
+use super::{Db, Store, StoreError, Tx, sql};
 use crate::domain::*;
 
 /// Which conversations to list.
@@ -78,32 +78,35 @@ pub(crate) enum Threading<'a> {
 /// resolved, reopening it for an inbound message that needs a reply. Otherwise an unresolved
 /// conversation continues; a resolved one is reopened by an inbound message within the reopen
 /// window (Zendesk's and Chatwoot's behaviour); anything else opens a new conversation.
-pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<(Placement, &'static str), StoreError> {
+pub(crate) async fn place(
+    tx: &mut impl Db,
+    req: PlacementRequest<'_>,
+) -> Result<(Placement, &'static str), StoreError> {
     let columns = "c.id, c.status, c.resolved_at";
     let (latest, reason, linked) = match req.threading {
         Threading::Key(key) => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let row = sql(format!(
                 "SELECT {columns} FROM conversations c WHERE c.channel_account_id = $1 AND c.thread_key = $2 AND c.contact_id = $3
                  ORDER BY c.last_activity_at DESC LIMIT 1"
-            )))
+            ))
             .bind(req.account.id.to_string())
             .bind(key.to_owned())
             .bind(req.contact.to_string())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx)
             .await?;
             (row, "thread key", true)
         }
         Threading::Email { references, .. } if !references.is_empty() => {
             let mut found = None;
             for reference in references.iter().rev() {
-                found = sqlx::query(sqlx::AssertSqlSafe(format!(
+                found = sql(format!(
                     "SELECT {columns} FROM conversations c JOIN interactions i ON i.conversation_id = c.id
                      WHERE i.message_id = $1 AND i.contact_id = $2 AND i.channel_account_id = $3 LIMIT 1"
-                )))
+                ))
                 .bind(reference.clone())
                 .bind(req.contact.to_string())
                 .bind(req.account.id.to_string())
-                .fetch_optional(&mut **tx)
+                .fetch_optional(tx)
                 .await?;
                 if found.is_some() {
                     break;
@@ -115,13 +118,13 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
             let wanted = subject.map(normalize_subject).unwrap_or_default();
             let mut found = None;
             if !wanted.is_empty() {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                let rows = sql(format!(
                     "SELECT {columns}, c.subject FROM conversations c WHERE c.contact_id = $1 AND c.channel_account_id = $2
                      ORDER BY c.last_activity_at DESC LIMIT 20"
-                )))
+                ))
                 .bind(req.contact.to_string())
                 .bind(req.account.id.to_string())
-                .fetch_all(&mut **tx)
+                .fetch_all(tx)
                 .await?;
                 for row in rows {
                     let subject = row.opt_text("subject")?;
@@ -134,13 +137,13 @@ pub(crate) async fn place(tx: &mut Tx<'_>, req: PlacementRequest<'_>) -> Result<
             (found, "subject", false)
         }
         Threading::Latest => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let row = sql(format!(
                 "SELECT {columns} FROM conversations c WHERE c.contact_id = $1 AND c.channel_account_id = $2
                  ORDER BY c.last_activity_at DESC LIMIT 1"
-            )))
+            ))
             .bind(req.contact.to_string())
             .bind(req.account.id.to_string())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx)
             .await?;
             (row, "latest conversation", false)
         }
@@ -253,9 +256,9 @@ pub(crate) struct NewConversation<'a> {
     pub resolved_at: Option<i64>,
 }
 
-pub(crate) async fn insert_conversation(tx: &mut Tx<'_>, new: &NewConversation<'_>) -> Result<(), StoreError> {
+pub(crate) async fn insert_conversation(tx: &mut impl Db, new: &NewConversation<'_>) -> Result<(), StoreError> {
     let at = to_micros(new.opened_at);
-    sqlx::query(
+    sql(
         "INSERT INTO conversations (id, contact_id, channel_account_id, channel, handle_id, status, priority,
                                     subject, thread_key, opened_at, last_activity_at, resolved_at,
                                     priority_reason, sla_policy_id)
@@ -274,7 +277,7 @@ pub(crate) async fn insert_conversation(tx: &mut Tx<'_>, new: &NewConversation<'
     .bind(new.priority.as_str())
     .bind(new.priority_reason.clone())
     .bind(new.sla_policy_id.clone())
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     Ok(())
 }
@@ -307,7 +310,7 @@ fn strip_reply_prefix(rest: &str) -> Option<&str> {
 }
 
 async fn set_status_in(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     id: ConversationId,
     from: ConversationStatus,
     to: ConversationStatus,
@@ -316,14 +319,14 @@ async fn set_status_in(
 ) -> Result<(), StoreError> {
     let resolved_at = (to == ConversationStatus::Resolved).then(|| to_micros(at));
     // Resolving ends the wait; a later inbound message starts a new one.
-    sqlx::query(
+    sql(
         "UPDATE conversations SET status = $1, resolved_at = $2, metrics_version = metrics_version + 1,
              waiting_since = CASE WHEN $2 IS NULL THEN waiting_since END WHERE id = $3",
     )
     .bind(to.as_str())
     .bind(resolved_at)
     .bind(id.to_string())
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     let kind = match (from, to) {
         (ConversationStatus::Resolved, ConversationStatus::Open) => EventKind::ConversationReopened,

@@ -3,7 +3,7 @@
 use sqlx::Any;
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, Tx};
+use super::{Db, Store, StoreError, Tx, sql};
 use crate::domain::*;
 
 /// What happened to a conversation.
@@ -40,7 +40,7 @@ impl EventKind {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_event(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     kind: EventKind,
     conversation: Option<ConversationId>,
     contact: Option<ContactId>,
@@ -66,7 +66,7 @@ pub(crate) async fn record_event(
         };
         super::automation::enqueue_in(tx, &event, now()).await?;
     }
-    sqlx::query(
+    sql(
         "INSERT INTO events (id, kind, conversation_id, contact_id, agent_id, interaction_id, occurred_at, data)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -78,7 +78,7 @@ pub(crate) async fn record_event(
     .bind(interaction.map(|i| i.to_string()))
     .bind(to_micros(at))
     .bind(data.to_string())
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     Ok(())
 }

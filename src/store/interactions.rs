@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 
-use sqlx::any::AnyRow;
 use sqlx::{Any, Executor};
 use time::OffsetDateTime;
 
 use super::rows::RowExt;
-use super::{Store, StoreError, Tx};
+use super::{Db, Store, StoreError, Tx, sql};
 use crate::domain::*;
 
 /// An interaction about to be written.
@@ -68,23 +67,27 @@ impl TimelineCursor {
 ///
 /// The row lock this takes is held until commit, so callers take it as late in their
 /// transaction as they can.
-pub(crate) async fn next_seq(tx: &mut Tx<'_>, n: i64) -> Result<i64, StoreError> {
-    let last: i64 =
-        sqlx::query_scalar("UPDATE sequences SET value = value + $1 WHERE name = 'interaction' RETURNING value")
-            .bind(n)
-            .fetch_one(&mut **tx)
-            .await?;
+pub(crate) async fn next_seq(tx: &mut impl Db, n: i64) -> Result<i64, StoreError> {
+    let last = sql("UPDATE sequences SET value = value + $1 WHERE name = 'interaction' RETURNING value")
+        .bind(n)
+        .fetch_one(tx)
+        .await?
+        .int("value")?;
     Ok(last - n + 1)
 }
 
 /// Inserts `new` with sequence number `seq`, giving it the next position in its conversation
 /// and moving the conversation's activity clock forward (never back, for late arrivals);
 /// `None` if its external id is already stored.
-pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> Result<Option<Interaction>, StoreError> {
+pub(crate) async fn insert(
+    tx: &mut impl Db,
+    new: &NewInteraction,
+    seq: i64,
+) -> Result<Option<Interaction>, StoreError> {
     // An agent's reply ends the customer's wait; an inbound message needing one starts it,
     // unless an earlier unanswered one already did.
     let answered = new.direction == Direction::Outbound && new.author_agent_id.is_some();
-    let conversation_seq: i64 = sqlx::query_scalar(
+    let conversation_seq = sql(
         "UPDATE conversations SET message_seq = message_seq + 1, metrics_version = metrics_version + 1,
              last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END,
              waiting_since = CASE WHEN $3 = 1 THEN NULL
@@ -96,9 +99,10 @@ pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> R
     .bind(to_micros(new.occurred_at))
     .bind(i64::from(answered))
     .bind(i64::from(new.awaits_reply && new.direction == Direction::Inbound))
-    .fetch_one(&mut **tx)
-    .await?;
-    let row = sqlx::query(
+    .fetch_one(tx)
+    .await?
+    .int("message_seq")?;
+    let row = sql(
         "INSERT INTO interactions (id, seq, channel_account_id, channel, external_id, conversation_id, contact_id,
             handle_id, direction, author_agent_id, occurred_at, subject, body_text, body_html, details, attachments,
             message_id, created_at, conversation_seq)
@@ -125,7 +129,7 @@ pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> R
     .bind(new.message_id.clone())
     .bind(to_micros(now()))
     .bind(conversation_seq)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(tx)
     .await?;
     row.as_ref().map(interaction_from_row).transpose()
 }
@@ -133,7 +137,7 @@ pub(crate) async fn insert(tx: &mut Tx<'_>, new: &NewInteraction, seq: i64) -> R
 /// Queues what segments and triggers must see of a customer's touchpoint: that it arrived,
 /// and that it is a missed call (again after a revision; the key makes it once).
 pub(crate) async fn queue_for_automation(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     interaction: &Interaction,
     revised: bool,
 ) -> Result<(), StoreError> {
@@ -334,7 +338,7 @@ impl Store {
     }
 }
 
-pub(crate) fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreError> {
+pub(crate) fn interaction_from_row(row: &impl RowExt) -> Result<Interaction, StoreError> {
     Ok(Interaction {
         id: row.parsed("id")?,
         seq: row.int("seq")?,
@@ -377,28 +381,33 @@ impl Store {
 
 /// The interaction stored under an external id, read inside a transaction.
 pub(crate) async fn interaction_by_external_id_in(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     account: ChannelAccountId,
     external_id: &str,
 ) -> Result<Option<Interaction>, StoreError> {
-    by_external_id(&mut **tx, account, external_id).await
+    sql("SELECT * FROM interactions WHERE channel_account_id = $1 AND external_id = $2")
+        .bind(account.to_string())
+        .bind(external_id)
+        .fetch_optional(tx)
+        .await?
+        .map(|row| interaction_from_row(&row))
+        .transpose()
 }
 
 /// The mail of this inbox that already carries `message_id`, whichever way it went: a copy of
 /// our own reply coming back (a loop, a Bcc to the inbox, an mbox export) is that reply, not
 /// a new message from a customer.
 pub(crate) async fn mail_by_message_id_in(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     account: ChannelAccountId,
     message_id: &str,
 ) -> Result<Option<Interaction>, StoreError> {
-    sqlx::query("SELECT * FROM interactions WHERE message_id = $1 AND channel_account_id = $2 LIMIT 1")
+    sql("SELECT * FROM interactions WHERE message_id = $1 AND channel_account_id = $2 LIMIT 1")
         .bind(message_id.to_owned())
         .bind(account.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?
-        .as_ref()
-        .map(interaction_from_row)
+        .map(|row| interaction_from_row(&row))
         .transpose()
 }
 

@@ -16,6 +16,7 @@ mod chat;
 mod cluster;
 mod contacts;
 mod conversations;
+mod db;
 mod events;
 mod inbox;
 mod interactions;
@@ -44,6 +45,8 @@ pub use merges::MergeRecord;
 pub use metrics::{CalendarRecord, MetricSubject, Occurrence, PolicyRecord, SampleRow};
 pub use outbox::{Delivery, OutboxJob};
 pub use split::Split;
+
+pub(crate) use db::{Db, Lite, WriteTx, Writes, sql};
 
 pub(crate) use accounts::{account_in, random_token, save_cursor};
 pub(crate) use agents::agent_by_extension_in;
@@ -80,6 +83,9 @@ pub type Tx<'a> = sqlx::Transaction<'a, Any>;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the ingest writer's own SQLite connection.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} not found")]
@@ -101,7 +107,14 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the error is a unique-key violation (a concurrent writer won a race).
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+        match self {
+            Self::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -117,6 +130,8 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// The database file, on SQLite: the ingest writer opens its own connection to it.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -144,6 +159,7 @@ impl Store {
                 read,
                 write,
                 backend: Backend::Sqlite,
+                sqlite_file: Some(file.into()),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = AnyPoolOptions::new()
@@ -155,6 +171,7 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
+                sqlite_file: None,
             }
         } else {
             return Err(StoreError::UnsupportedUrl);
@@ -165,6 +182,18 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The database file, on SQLite.
+    pub(crate) fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
+    }
+
+    /// The turn to write, on SQLite: the write pool's one connection, held by whoever writes
+    /// through another connection (the ingest writer), so writers take turns in the pool's
+    /// fair queue instead of polling SQLite's file lock.
+    pub(crate) async fn write_turn(&self) -> Result<sqlx::pool::PoolConnection<Any>, StoreError> {
+        Ok(self.write.acquire().await?)
     }
 
     /// Starts a write transaction.
@@ -198,10 +227,18 @@ impl Store {
     }
 }
 
+/// WAL pages after which a commit copies the WAL back into the database (SQLite's default is
+/// 1,000). Under bulk ingest the same index pages are written again and again; checkpointing
+/// ten times less often copies each of them once per checkpoint instead of ten times, which
+/// made a bulk import 15 % faster here. The WAL grows to about 40 MiB before it is reused.
+pub(crate) const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
 async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
     Ok(AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(30))
+        // A connection to a local file does not go stale: no round trip to check it.
+        .test_before_acquire(false)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; FULL syncs the WAL at every commit,
@@ -210,6 +247,10 @@ async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA busy_timeout = 30000").await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}"
+                )))
+                .await?;
                 Ok(())
             })
         })

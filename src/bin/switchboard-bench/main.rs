@@ -69,14 +69,25 @@
 //!     `mbsync` and by the hub (until every mail is stored). Goal: the hub within 1.5× of
 //!     mbsync. Skipped without dovecot and isync.
 //!
-//! Seeding runs whenever `seed`, `reindex`, `search`, `lookup`, `freshness` or `nodes` is selected
-//! (they need the data set); `webhooks` and `cdr` alone run on an empty hub.
+//! 12. `compare`: the search mix of `search` asked of our search over HTTP and of two baselines
+//!     built from the same seeded interactions in the same run: SQLite FTS5
+//!     (`unicode61 remove_diacritics 2`) in a database file of its own and, with `--postgres`,
+//!     PostgreSQL full-text search (the `simple` configuration over `unaccent`, a GIN index) in
+//!     a table of the run's database. Reports each baseline's build in rows/s; per query kind, the matches
+//!     each engine finds and how much of a baseline's top 20 ours also returns; and per query
+//!     kind, at 1 and 8 clients, `--search-requests` requests to each engine: p50 / p95 / p99
+//!     and the baseline's p50 over ours. A kind a baseline cannot express (a phone-number
+//!     fragment) is `n/a`. Runs after `search`.
+//!
+//! Seeding runs whenever `seed`, `reindex`, `search`, `compare`, `lookup`, `freshness` or `nodes`
+//! is selected (they need the data set); `webhooks` and `cdr` alone run on an empty hub.
 //!
 //! The benchmark client shares the machine's cores with the hub, as in any single-machine
 //! test; the numbers are the hub's and the client's together. A debug build prints a warning:
 //! only a release build's numbers mean anything.
 
 mod cdr;
+mod compare;
 mod console;
 mod data;
 mod freshness;
@@ -116,7 +127,7 @@ struct Args {
     /// Run only these scenarios (comma-separated).
     #[arg(long, value_delimiter = ',', value_enum)]
     only: Vec<Scenario>,
-    /// Search requests per concurrency level.
+    /// Search requests per concurrency level (in `compare`: per query kind, engine and level).
     #[arg(long, default_value_t = 700)]
     search_requests: usize,
     /// Caller lookups per concurrency level.
@@ -148,6 +159,7 @@ enum Scenario {
     Seed,
     Reindex,
     Search,
+    Compare,
     Lookup,
     Webhooks,
     Cdr,
@@ -211,7 +223,7 @@ async fn scenarios(
     servers: &mut Option<imap::MailServers>,
 ) -> Result<()> {
     use Scenario::*;
-    let needs_data = [Seed, Reindex, Search, Lookup, Freshness, Nodes]
+    let needs_data = [Seed, Reindex, Search, Compare, Lookup, Freshness, Nodes]
         .into_iter()
         .any(wanted);
     let dataset = if needs_data {
@@ -219,7 +231,7 @@ async fn scenarios(
     } else {
         Dataset::unseeded(args.seed, args.size)
     };
-    if needs_data && (wanted(Reindex) || wanted(Search) || wanted(Lookup) || wanted(Nodes)) {
+    if needs_data && (wanted(Reindex) || wanted(Search) || wanted(Compare) || wanted(Lookup) || wanted(Nodes)) {
         // Searches and lookups run on a caught-up index, as after a quiet moment.
         if wanted(Reindex) {
             seed::reindex(bench, &dataset).await?;
@@ -229,6 +241,9 @@ async fn scenarios(
     }
     if wanted(Search) {
         search::run(bench, &dataset, args.search_requests).await?;
+    }
+    if wanted(Compare) {
+        compare::run(bench, &dataset, args.search_requests).await?;
     }
     if wanted(Lookup) {
         lookup::run(bench, &dataset, args.lookup_requests).await?;
