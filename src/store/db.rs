@@ -170,7 +170,7 @@ impl Lite {
         }
         conn.execute_batch(&format!(
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;
-             PRAGMA wal_autocheckpoint = {};",
+             PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = 67108864;",
             super::WAL_AUTOCHECKPOINT_PAGES
         ))?;
         conn.busy_timeout(Duration::from_secs(30))?;
