@@ -35,7 +35,6 @@ pub(super) fn start(file: &std::path::Path, alive: &Arc<()>) -> Result<(), Store
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
 
     /// The database file's own page count, from its header: it grows only when WAL frames are
     /// copied into the file.
@@ -48,10 +47,7 @@ mod tests {
     /// checkpoint threshold; the checkpointer copies them into the database file by itself.
     #[tokio::test]
     async fn the_checkpointer_copies_the_wal_into_the_database_by_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/hub.db", dir.path().display()), 2)
-            .await
-            .unwrap();
+        let (dir, store) = crate::store::temp_sqlite_store().await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let before = pages_in_file(dir.path());
         let mut tx = store.begin().await.unwrap();

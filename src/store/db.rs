@@ -370,16 +370,12 @@ impl Writes for Lite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
 
     /// Both connections read parameters by their numbers, repeated and out of order, and give
     /// back nulls, texts and integers as the same values.
     #[tokio::test]
     async fn a_statement_means_the_same_on_the_writers_connection_and_through_sqlx() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::connect(&format!("sqlite://{}/hub.db", dir.path().display()), 2)
-            .await
-            .unwrap();
+        let (_dir, mut store) = crate::store::temp_sqlite_store().await;
         let statement = || {
             sql("SELECT $2 AS b, $1 AS a, $2 || $1 AS ba, $3 AS n, $4 AS missing, $5 AS none")
                 .bind("x")
@@ -414,10 +410,7 @@ mod tests {
     /// the store's own readers see it; dropped unfinished, it is rolled back.
     #[tokio::test]
     async fn the_writers_transactions_commit_and_roll_back_on_the_shared_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/hub.db", dir.path().display()), 2)
-            .await
-            .unwrap();
+        let (_dir, store) = crate::store::temp_sqlite_store().await;
         let mut lite = Lite::open(&store).unwrap();
         let insert = |name: &str| {
             sql("INSERT INTO contacts (id, name, created_at, updated_at) VALUES ($1, $2, 0, 0)")
@@ -445,10 +438,7 @@ mod tests {
     /// transaction is open it waits, and it starts as soon as that one commits.
     #[tokio::test]
     async fn the_writer_waits_its_turn_behind_the_stores_own_writers() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/hub.db", dir.path().display()), 2)
-            .await
-            .unwrap();
+        let (_dir, store) = crate::store::temp_sqlite_store().await;
         let mut lite = Lite::open(&store).unwrap();
         let other = store.begin().await.unwrap();
         let waiting = tokio::spawn(async move {
@@ -467,10 +457,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_key_is_a_unique_violation_on_the_writers_connection() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/hub.db", dir.path().display()), 2)
-            .await
-            .unwrap();
+        let (_dir, store) = crate::store::temp_sqlite_store().await;
         let mut lite = Lite::open(&store).unwrap();
         let mut tx = lite.begin().await.unwrap();
         let insert = || sql("INSERT INTO contacts (id, created_at, updated_at) VALUES ('same', 0, 0)");

@@ -306,6 +306,17 @@ where
         .map_err(|e| StoreError::Corrupt(format!("{what} {raw:?}: {e}")))
 }
 
+/// A SQLite store in a fresh temp dir, for the store's own tests; the dir lives as long as the
+/// returned guard.
+#[cfg(test)]
+pub(crate) async fn temp_sqlite_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/hub.db", dir.path().display()), 2)
+        .await
+        .unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
