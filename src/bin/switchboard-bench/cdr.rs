@@ -12,14 +12,13 @@ use crate::harness::Bench;
 use crate::seed::{Dataset, create_account};
 use crate::stats::{Table, rate, secs};
 
-/// At most this many CDR lines, whatever the size.
+/// At most this many CDR lines by default, whatever the size.
 pub const MAX_LINES: usize = 200_000;
 /// Bytes of complete lines handed to the importer at a time, as `switchboard import` does.
 const CHUNK_BYTES: usize = 4 << 20;
 const GOAL_ROWS_PER_S: f64 = 50_000.0;
 
-pub async fn run(bench: &Bench, dataset: &Dataset, size: usize) -> Result<()> {
-    let lines = size.min(MAX_LINES);
+pub async fn run(bench: &Bench, dataset: &Dataset, lines: usize) -> Result<()> {
     let generated = Instant::now();
     let text = {
         let people = dataset.people.clone();
@@ -45,6 +44,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, size: usize) -> Result<()> {
     )
     .await?;
     let mut table = Table::new(
+        "cdr",
         format!(
             "6. asterisk Master.csv import ({lines} lines, {megabytes:.1} MiB, {} MiB chunks)",
             CHUNK_BYTES >> 20

@@ -692,6 +692,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, requests: usize) -> Result<()
     // Declared first, so that it is removed after every connection to the file in it closed.
     let dir = TempDir::new("switchboard-bench-fts5")?;
     let mut build = Table::new(
+        "compare_build",
         "12. search baselines, built from the seeded store",
         &["engine", "rows", "seconds", "rows/s", "size MiB"],
     );
@@ -732,6 +733,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, requests: usize) -> Result<()
     let pg_missing = if pool.is_some() { "n/a" } else { "-" };
 
     let mut matches = Table::new(
+        "compare_matches",
         "12. matches per query kind, and how much of each baseline's top 20 ours also returns",
         &[
             "query",
@@ -797,6 +799,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, requests: usize) -> Result<()
     matches.print();
 
     let mut latency = Table::new(
+        "compare_latency",
         format!(
             "12. search latency, ours vs SQLite FTS5 vs PostgreSQL \
              ({requests} requests per query kind, engine and level)"

@@ -66,6 +66,7 @@ pub async fn run(bench: &Bench) -> Result<()> {
     }
 
     let mut table = Table::new(
+        "console",
         format!("8. agent console inbox ({OPEN_CONVERSATIONS} open conversations waiting)"),
         &["what", "samples", "p50 ms", "p95 ms", "p99 ms", "max ms"],
     );

@@ -39,6 +39,7 @@ struct Results {
 pub async fn run(bench: &Bench, dataset: &Dataset, seconds: u64) -> Result<()> {
     let account = create_account(bench, ChannelKind::Chat, "bench freshness", serde_json::json!({})).await?;
     let mut table = Table::new(
+        "freshness",
         format!(
             "7. write to searchable (paced ingest for {seconds} s per rate; sampled interactions searched every {} ms)",
             POLL.as_millis()

@@ -152,6 +152,7 @@ async fn measure(
 
     let ratio = hub.as_secs_f64() / mbsync.as_secs_f64().max(1e-9);
     let mut table = Table::new(
+        "imap",
         title,
         &[
             "client",

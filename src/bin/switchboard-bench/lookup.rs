@@ -51,6 +51,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, requests_per_level: usize) ->
     }
     let targets = Arc::new(targets);
     let mut table = Table::new(
+        "lookup",
         format!(
             "4. caller lookup over HTTP ({requests_per_level} requests per level over {} callers, {} spellings)",
             callers.len(),

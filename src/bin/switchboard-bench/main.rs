@@ -39,7 +39,8 @@
 //!    128 clients on an SMS account created over the API; afterwards every acknowledged
 //!    message is looked up in the store (durable when acknowledged). Goal: ≥ 5000 acks/s with
 //!    p99 ≤ 50 ms.
-//! 6. `cdr`: an Asterisk `Master.csv` (cdr_csv format, `min(size, 200k)` lines: customers
+//! 6. `cdr`: an Asterisk `Master.csv` (cdr_csv format, `--cdr-lines` lines, default
+//!    `min(size, 200k)`: customers
 //!    calling extensions, agents calling customers, some internal calls) imported with
 //!    `voice::import_asterisk` in 4 MiB chunks, then imported again (all duplicates). Goal:
 //!    ≥ 50000 rows/s.
@@ -75,9 +76,20 @@
 //!     PostgreSQL full-text search (the `simple` configuration over `unaccent`, a GIN index) in
 //!     a table of the run's database. Reports each baseline's build in rows/s; per query kind, the matches
 //!     each engine finds and how much of a baseline's top 20 ours also returns; and per query
-//!     kind, at 1 and 8 clients, `--search-requests` requests to each engine: p50 / p95 / p99
+//!     kind, at 1 and 8 clients, `--compare-requests` (default `--search-requests`) requests to each engine: p50 / p95 / p99
 //!     and the baseline's p50 over ours. A kind a baseline cannot express (a phone-number
 //!     fragment) is `n/a`. Runs after `search`.
+//!
+//! Results: every table is printed as markdown as it is measured. With `--out DIR` the run
+//! also writes `DIR/<store>-<size>.json` (the machine, commit, date, every setting and every
+//! table, rows keyed by column) and `DIR/<store>-<size>.md`, and redraws
+//! `DIR/latency-by-size.svg`, the p99 of search, caller lookup and write-to-searchable against
+//! data size, from every report in `DIR`: run each size with the same `--out` to fill it. A row
+//! that counted failed requests fails the run (after the files are written).
+//!
+//! `--quick` is the short run CI makes to keep this command working: 100k interactions; seed,
+//! search, compare, lookup, webhooks, cdr (20k lines) and freshness (2 s per rate) with fewer
+//! requests; the metrics catch-up is not waited for.
 //!
 //! Seeding runs whenever `seed`, `reindex`, `search`, `compare`, `lookup`, `freshness` or `nodes`
 //! is selected (they need the data set); `webhooks` and `cdr` alone run on an empty hub.
@@ -87,6 +99,7 @@
 //! only a release build's numbers mean anything.
 
 mod cdr;
+mod chart;
 mod compare;
 mod console;
 mod data;
@@ -95,21 +108,24 @@ mod harness;
 mod imap;
 mod lookup;
 mod nodes;
+mod report;
 mod search;
 mod seed;
 mod stats;
 mod webhooks;
 mod websocket;
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
+use serde::Serialize;
 
 use crate::harness::Bench;
 use crate::seed::Dataset;
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Parser, Serialize)]
 #[command(
     name = "switchboard-bench",
     about = "Seeds the hub with realistic data and measures it"
@@ -127,9 +143,16 @@ struct Args {
     /// Run only these scenarios (comma-separated).
     #[arg(long, value_delimiter = ',', value_enum)]
     only: Vec<Scenario>,
-    /// Search requests per concurrency level (in `compare`: per query kind, engine and level).
+    /// Search requests per concurrency level.
     #[arg(long, default_value_t = 700)]
     search_requests: usize,
+    /// Seconds to wait after seeding for the response-time metrics to catch up, to report how
+    /// long they take (0: do not wait).
+    #[arg(long, default_value_t = 600)]
+    metrics_wait: u64,
+    /// Requests per query kind, engine and level in `compare` (default: `--search-requests`).
+    #[arg(long)]
+    compare_requests: Option<usize>,
     /// Caller lookups per concurrency level.
     #[arg(long, default_value_t = 1_000)]
     lookup_requests: usize,
@@ -152,9 +175,43 @@ struct Args {
     /// Mails in the mailbox of the imap scenario (default: the size, at most 100k).
     #[arg(long)]
     imap_messages: Option<usize>,
+    /// Lines of the cdr scenario's Master.csv (default: the size, at most 200k).
+    #[arg(long)]
+    cdr_lines: Option<usize>,
+    /// The short run CI keeps working: 100k interactions, the scenarios that need no other
+    /// program (seed, search, compare, lookup, webhooks, cdr, freshness) with fewer requests,
+    /// without waiting for the metrics to catch up; about a minute and a half.
+    #[arg(long)]
+    quick: bool,
+    /// Write the results to this directory as `<store>-<size>.json` and `.md`, and redraw
+    /// `latency-by-size.svg` from every report there.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+impl Args {
+    /// The settings `--quick` stands for; scenarios named with `--only` are kept.
+    fn quickened(mut self) -> Self {
+        use Scenario::*;
+        if self.quick {
+            self.size = 100_000;
+            if self.only.is_empty() {
+                self.only = vec![Seed, Search, Compare, Lookup, Webhooks, Cdr, Freshness];
+            }
+            self.search_requests = 140;
+            self.compare_requests = Some(20);
+            self.lookup_requests = 300;
+            self.webhook_messages = 1_000;
+            self.freshness_seconds = 2;
+            self.cdr_lines = Some(20_000);
+            self.metrics_wait = 0;
+        }
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 enum Scenario {
     Seed,
     Reindex,
@@ -186,7 +243,7 @@ fn parse_size(raw: &str) -> Result<usize, String> {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let args = Args::parse().quickened();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -207,12 +264,52 @@ async fn run(args: Args) -> Result<()> {
     let result = scenarios(&args, &bench, &wanted, &mut servers).await;
     let stopped = bench.stop().await;
     drop(servers);
+    let wall = started.elapsed().as_secs_f64();
     println!(
-        "\ntotal wall time: {:.1} s; peak RSS of the whole run (hub and client): {} MiB",
-        started.elapsed().as_secs_f64(),
+        "\ntotal wall time: {wall:.1} s; peak RSS of the whole run (hub and client): {} MiB",
         stats::peak_rss_mib().map_or("-".into(), |m| format!("{m:.0}"))
     );
-    result.and(stopped)
+    let tables = report::recorded();
+    if let Some(dir) = &args.out {
+        write_report(&args, dir, wall, &tables)?;
+    }
+    result.and(stopped)?;
+    let failures = report::failures(&tables);
+    if !failures.is_empty() {
+        bail!("requests failed during the run:\n{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+/// The report files of the run, and the chart redrawn from every report in `dir`.
+fn write_report(args: &Args, dir: &std::path::Path, wall: f64, tables: &[stats::Table]) -> Result<()> {
+    let mut settings = serde_json::to_value(args)?;
+    // The server's URL stays in the report, its password does not.
+    if let Some(url) = args.postgres.as_deref().and_then(|u| reqwest::Url::parse(u).ok()) {
+        let mut shown = url.clone();
+        if url.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        settings["postgres"] = shown.as_str().into();
+    }
+    let report = report::Report::new(store_name(args), args.size, settings, wall, tables);
+    let mut markdown = header(args, &report.machine);
+    markdown.push_str(&format!("\ncommit `{}`, {}\n", report.commit, report.date));
+    for table in tables {
+        markdown.push_str(&table.render());
+    }
+    let json = report.write(dir, &markdown)?;
+    let chart = dir.join("latency-by-size.svg");
+    let lines = chart::series(&report::Report::read_all(dir)?);
+    match chart::draw(&chart, &lines) {
+        Ok(()) => println!("\nwrote {}, its .md and {}", json.display(), chart.display()),
+        Err(e) => println!("\nwrote {} and its .md; no chart: {e}", json.display()),
+    }
+    Ok(())
+}
+
+fn store_name(args: &Args) -> &'static str {
+    if args.postgres.is_some() { "postgres" } else { "sqlite" }
 }
 
 /// Runs the wanted scenarios; servers they started that must outlive the hub go to `servers`.
@@ -223,11 +320,14 @@ async fn scenarios(
     servers: &mut Option<imap::MailServers>,
 ) -> Result<()> {
     use Scenario::*;
+    let mut steps = Steps::new();
     let needs_data = [Seed, Reindex, Search, Compare, Lookup, Freshness, Nodes]
         .into_iter()
         .any(wanted);
     let dataset = if needs_data {
-        seed::seed(bench, args.seed, args.size).await?
+        let dataset = seed::seed(bench, args.seed, args.size, Duration::from_secs(args.metrics_wait)).await?;
+        steps.done("seed");
+        dataset
     } else {
         Dataset::unseeded(args.seed, args.size)
     };
@@ -235,72 +335,99 @@ async fn scenarios(
         // Searches and lookups run on a caught-up index, as after a quiet moment.
         if wanted(Reindex) {
             seed::reindex(bench, &dataset).await?;
+            steps.done("reindex");
         } else {
-            bench.wait_for_index(std::time::Duration::from_secs(3_600)).await?;
+            bench.wait_for_index(Duration::from_secs(3_600)).await?;
+            steps.done("index catch-up");
         }
     }
     if wanted(Search) {
         search::run(bench, &dataset, args.search_requests).await?;
+        steps.done("search");
     }
     if wanted(Compare) {
-        compare::run(bench, &dataset, args.search_requests).await?;
+        compare::run(bench, &dataset, args.compare_requests.unwrap_or(args.search_requests)).await?;
+        steps.done("compare");
     }
     if wanted(Lookup) {
         lookup::run(bench, &dataset, args.lookup_requests).await?;
+        steps.done("lookup");
     }
     if wanted(Webhooks) {
         webhooks::run(bench, &dataset, args.webhook_messages).await?;
+        steps.done("webhooks");
     }
     if wanted(Cdr) {
-        cdr::run(bench, &dataset, args.size).await?;
+        cdr::run(bench, &dataset, args.cdr_lines.unwrap_or(args.size.min(cdr::MAX_LINES))).await?;
+        steps.done("cdr");
     }
     if wanted(Freshness) {
         freshness::run(bench, &dataset, args.freshness_seconds).await?;
+        steps.done("freshness");
     }
     if wanted(Console) {
         console::run(bench).await?;
+        steps.done("console");
     }
     if wanted(Nodes) {
         nodes::run(bench, &dataset, args.webhook_messages, args.search_requests).await?;
+        steps.done("nodes");
     }
     if wanted(Websocket) {
         websocket::run(args.ws_connections, args.ws_rate, args.ws_seconds).await?;
+        steps.done("websocket");
     }
     if wanted(Imap) {
         *servers = imap::run(bench, &dataset, args.imap_messages.unwrap_or(args.size.min(100_000))).await?;
+        steps.done("imap");
     }
+    steps.print();
     Ok(())
 }
 
+/// How long each step of the run took, printed last.
+struct Steps {
+    since: Instant,
+    table: stats::Table,
+}
+
+impl Steps {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            table: stats::Table::new("steps", "wall time per step", &["step", "seconds"]),
+        }
+    }
+
+    fn done(&mut self, step: &str) {
+        self.table.row(vec![step.into(), stats::secs(self.since.elapsed())]);
+        self.since = Instant::now();
+    }
+
+    fn print(&self) {
+        self.table.print();
+    }
+}
+
 fn print_header(args: &Args) {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or("unknown".into(), |kib| format!("{:.1} GiB", kib / (1024.0 * 1024.0)));
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    println!("# switchboard benchmark\n");
-    println!("| machine | store | size | seed | build |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| {cores} cores ({cpu}), {memory} | {} | {} interactions | {} | {} |",
-        if args.postgres.is_some() { "postgres" } else { "sqlite" },
-        args.size,
-        args.seed,
-        if cfg!(debug_assertions) { "debug" } else { "release" }
-    );
+    print!("{}", header(args, &report::Machine::this()));
     if cfg!(debug_assertions) {
         println!("\n**warning: a debug build; only a release build's numbers mean anything.**");
     }
+}
+
+/// The run's heading and its machine-and-settings table, as markdown.
+fn header(args: &Args, machine: &report::Machine) -> String {
+    format!(
+        "# switchboard benchmark\n\n| machine | store | size | seed | build |\n|---|---|---|---|---|\n\
+         | {} cores ({}), {:.1} GiB | {} | {} interactions{} | {} | {} |\n",
+        machine.cores,
+        machine.cpu,
+        machine.memory_gib,
+        store_name(args),
+        args.size,
+        if args.quick { " (--quick)" } else { "" },
+        args.seed,
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    )
 }

@@ -39,6 +39,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, webhook_messages: usize, sear
         .collect();
 
     let mut table = Table::new(
+        "nodes",
         "9. one node and three nodes on one PostgreSQL (clients round-robin over the nodes)",
         &[
             "workload",

@@ -77,6 +77,7 @@ pub fn queries(dataset: &Dataset) -> Vec<(String, String)> {
 pub async fn run(bench: &Bench, dataset: &Dataset, requests_per_level: usize) -> Result<()> {
     let mix = Arc::new(queries(dataset));
     let mut table = Table::new(
+        "search",
         format!("3. search over HTTP ({requests_per_level} requests per level, round-robin over the query mix)"),
         &[
             "clients",

@@ -65,17 +65,22 @@ pub fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
 
-/// A markdown table printed at once.
+/// A markdown table printed at once, and recorded for the run's report files.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Table {
-    title: String,
-    headers: Vec<String>,
-    rows: Vec<Vec<String>>,
-    notes: Vec<String>,
+    /// Which measurement this is, stable across runs and sizes (`search`, `lookup`, ...): what
+    /// the report and the chart look tables up by, since titles carry the run's figures.
+    pub key: &'static str,
+    pub title: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub notes: Vec<String>,
 }
 
 impl Table {
-    pub fn new(title: impl Into<String>, headers: &[&str]) -> Self {
+    pub fn new(key: &'static str, title: impl Into<String>, headers: &[&str]) -> Self {
         Self {
+            key,
             title: title.into(),
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
@@ -91,7 +96,14 @@ impl Table {
         self.notes.push(note.into());
     }
 
+    /// Prints the table and records it for the report.
     pub fn print(&self) {
+        print!("{}", self.render());
+        crate::report::record(self);
+    }
+
+    /// The table as markdown, with its title as a heading and its notes below.
+    pub fn render(&self) -> String {
         let columns = self.headers.len();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
@@ -106,21 +118,23 @@ impl Table {
                     format!("{cell}{}", " ".repeat(widths[i].saturating_sub(cell.chars().count())))
                 })
                 .collect();
-            format!("| {} |", padded.join(" | "))
+            format!("| {} |\n", padded.join(" | "))
         };
-        println!("\n### {}\n", self.title);
-        println!("{}", line(&self.headers));
+        let mut out = format!("\n### {}\n\n", self.title);
+        out.push_str(&line(&self.headers));
         let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        println!("|-{}-|", rule.join("-|-"));
+        out.push_str(&format!("|-{}-|\n", rule.join("-|-")));
         for row in &self.rows {
-            println!("{}", line(row));
+            out.push_str(&line(row));
         }
         if !self.notes.is_empty() {
-            println!();
+            out.push('\n');
             for note in &self.notes {
-                println!("{note}");
+                out.push_str(note);
+                out.push('\n');
             }
         }
+        out
     }
 }
 

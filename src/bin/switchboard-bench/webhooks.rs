@@ -150,6 +150,7 @@ pub async fn load(
 pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) -> Result<()> {
     let sms = sms_account(bench, dataset).await?;
     let mut table = Table::new(
+        "webhooks",
         format!("5. twilio inbound sms webhooks ({messages_per_level} signed messages per level, unique MessageSids)"),
         &[
             "clients",

@@ -151,6 +151,7 @@ pub async fn run(connections: usize, per_second: u32, seconds: u64) -> Result<()
     let per_connection = (after - before) / sockets.len().max(1) as f64;
     let per_gib = (1024.0 * 1024.0) / per_connection.max(0.001);
     let mut idle = Table::new(
+        "websocket_idle",
         format!(
             "10a. idle chat WebSockets held by the hub ({} KiB resident before)",
             before as u64
@@ -247,6 +248,7 @@ pub async fn run(connections: usize, per_second: u32, seconds: u64) -> Result<()
     let latencies = received.await?;
     let p = Percentiles::of(&latencies);
     let mut delivery = Table::new(
+        "websocket_delivery",
         format!(
             "10b. visitor to agent over WebSockets ({} visitors sending, {} idle connections open, one agent socket)",
             outboxes.len(),
