@@ -191,7 +191,7 @@ mod tests {
             lookup.row(vec!["1".into(), "**all**".into(), p99.into()]);
             tables.push(lookup);
         }
-        let mut report = Report::new("sqlite", size, serde_json::json!({}), 1.0, &tables);
+        let mut report = Report::new("sqlite", size, "abc".into(), serde_json::json!({}), 1.0, &tables);
         report.date = date.into();
         report
     }

@@ -253,6 +253,7 @@ fn main() -> Result<()> {
 
 async fn run(args: Args) -> Result<()> {
     let started = Instant::now();
+    let commit = report::commit();
     let wanted = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
     if args.postgres.as_deref().is_some_and(|u| !u.starts_with("postgres")) {
         bail!("--postgres must be a postgres:// or postgresql:// URL");
@@ -271,7 +272,7 @@ async fn run(args: Args) -> Result<()> {
     );
     let tables = report::recorded();
     if let Some(dir) = &args.out {
-        write_report(&args, dir, wall, &tables)?;
+        write_report(&args, dir, commit, wall, &tables)?;
     }
     result.and(stopped)?;
     let failures = report::failures(&tables);
@@ -282,7 +283,7 @@ async fn run(args: Args) -> Result<()> {
 }
 
 /// The report files of the run, and the chart redrawn from every report in `dir`.
-fn write_report(args: &Args, dir: &std::path::Path, wall: f64, tables: &[stats::Table]) -> Result<()> {
+fn write_report(args: &Args, dir: &std::path::Path, commit: String, wall: f64, tables: &[stats::Table]) -> Result<()> {
     let mut settings = serde_json::to_value(args)?;
     // The server's URL stays in the report, its password does not.
     if let Some(url) = args.postgres.as_deref().and_then(|u| reqwest::Url::parse(u).ok()) {
@@ -292,7 +293,7 @@ fn write_report(args: &Args, dir: &std::path::Path, wall: f64, tables: &[stats::
         }
         settings["postgres"] = shown.as_str().into();
     }
-    let report = report::Report::new(store_name(args), args.size, settings, wall, tables);
+    let report = report::Report::new(store_name(args), args.size, commit, settings, wall, tables);
     let mut markdown = header(args, &report.machine);
     markdown.push_str(&format!("\ncommit `{}`, {}\n", report.commit, report.date));
     for table in tables {

@@ -123,12 +123,13 @@ impl ReportTable {
 }
 
 impl Report {
-    pub fn new(store: &str, size: usize, settings: Value, wall_seconds: f64, tables: &[Table]) -> Self {
+    /// `commit` is [`commit`] as the run started: the tree may change while a long run lasts.
+    pub fn new(store: &str, size: usize, commit: String, settings: Value, wall_seconds: f64, tables: &[Table]) -> Self {
         Self {
             store: store.to_owned(),
             size,
             machine: Machine::this(),
-            commit: commit(),
+            commit,
             date: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
@@ -211,7 +212,8 @@ pub fn value_text(value: &Value) -> String {
     }
 }
 
-fn commit() -> String {
+/// The source tree's commit, `-dirty` when tracked files have changes.
+pub fn commit() -> String {
     let git = |args: &[&str]| {
         Command::new("git")
             .arg("-C")
@@ -267,6 +269,7 @@ mod tests {
         let report = Report::new(
             "sqlite",
             100_000,
+            commit(),
             serde_json::json!({"seed": 42}),
             12.5,
             &[search_table()],
