@@ -43,24 +43,27 @@ impl Store {
     }
 
     pub async fn contacts(&self, q: &ContactQuery) -> Result<Vec<Contact>, StoreError> {
-        let pattern = q.name.as_ref().map(|n| format!("%{}%", n.to_lowercase()));
+        let mut c = super::conditions::Conditions::default();
+        c.when(true, "merged_into IS NULL")
+            .with(
+                "LOWER(name) LIKE {}",
+                q.name.as_ref().map(|n| format!("%{}%", n.to_lowercase())),
+            )
+            .with("id > {}", q.after.map(|a| a.to_string()));
+        let limit = c.param(q.limit);
         let visible = match q.accounts.as_deref() {
             None => String::new(),
             accounts => format!(
                 " AND (NOT EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id)
                        OR EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id{}))",
-                super::accounts_clause("c.channel_account_id", 4, accounts)
+                super::accounts_clause("c.channel_account_id", c.next_param(), accounts)
             ),
         };
-        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM contacts WHERE merged_into IS NULL
-               AND ($1 IS NULL OR LOWER(name) LIKE $1)
-               AND ($2 IS NULL OR id > $2){visible}
-             ORDER BY id LIMIT $3"
-        )))
-        .bind(pattern)
-        .bind(q.after.map(|a| a.to_string()))
-        .bind(q.limit);
+        let sql = format!(
+            "SELECT * FROM contacts WHERE {}{visible} ORDER BY id LIMIT {limit}",
+            c.sql()
+        );
+        let query = c.bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
         let rows = super::bind_accounts(query, q.accounts.as_deref())
             .fetch_all(self.reader())
             .await?;

@@ -357,22 +357,8 @@ impl Store {
     }
 
     pub async fn conversations(&self, f: &ConversationFilter) -> Result<Vec<Conversation>, StoreError> {
-        let scope = super::accounts_clause("channel_account_id", 7, f.accounts.as_deref());
-        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM conversations
-             WHERE ($1 IS NULL OR status = $1)
-               AND ($2 IS NULL OR channel_account_id = $2)
-               AND ($3 IS NULL OR assignee_id = $3)
-               AND ($4 = 0 OR assignee_id IS NULL)
-               AND ($5 IS NULL OR contact_id = $5){scope}
-             ORDER BY last_activity_at DESC, id DESC LIMIT $6"
-        )))
-        .bind(f.status.map(|s| s.as_str()))
-        .bind(f.channel_account_id.map(|a| a.to_string()))
-        .bind(f.assignee_id.map(|a| a.to_string()))
-        .bind(i64::from(f.unassigned))
-        .bind(f.contact_id.map(|c| c.to_string()))
-        .bind(f.limit);
+        let (sql, c) = conversations_statement(f);
+        let query = c.bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
         super::bind_accounts(query, f.accounts.as_deref())
             .fetch_all(self.reader())
             .await?
@@ -555,9 +541,74 @@ impl Store {
     }
 }
 
+/// The listing's statement, without the inbox scope's parameters (bound after the others).
+fn conversations_statement(f: &ConversationFilter) -> (String, super::conditions::Conditions) {
+    let mut c = super::conditions::Conditions::default();
+    c.equal("status", f.status.map(|s| s.as_str()))
+        .equal("channel_account_id", f.channel_account_id.map(|a| a.to_string()))
+        .equal("assignee_id", f.assignee_id.map(|a| a.to_string()))
+        .when(f.unassigned, "assignee_id IS NULL")
+        .equal("contact_id", f.contact_id.map(|c| c.to_string()));
+    let limit = c.param(f.limit);
+    let scope = super::accounts_clause("channel_account_id", c.next_param(), f.accounts.as_deref());
+    let sql = format!(
+        "SELECT * FROM conversations WHERE {}{scope} ORDER BY last_activity_at DESC, id DESC LIMIT {limit}",
+        c.sql()
+    );
+    (sql, c)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalize_subject;
+    use super::*;
+    use crate::store::rows::RowExt;
+
+    /// What SQLite's planner does with the listing for `f`, one line per step.
+    async fn plan(store: &Store, f: &ConversationFilter) -> Vec<String> {
+        let (sql, c) = conversations_statement(f);
+        let query = c.bind(sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))));
+        super::super::bind_accounts(query, f.accounts.as_deref())
+            .fetch_all(store.reader())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.text("detail").unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_contacts_conversations_are_found_through_the_contact_index_not_a_scan() {
+        let (_dir, store) = crate::store::temp_sqlite_store().await;
+        let contact = ConversationFilter {
+            contact_id: Some(ContactId::new()),
+            limit: 100,
+            ..Default::default()
+        };
+        let steps = plan(&store, &contact).await;
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("USING INDEX conversations_contact_account")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
+        let scoped = ConversationFilter {
+            accounts: Some(vec![ChannelAccountId::new()]),
+            ..contact
+        };
+        let steps = plan(&store, &scoped).await;
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
+        let open = ConversationFilter {
+            status: Some(ConversationStatus::Open),
+            limit: 100,
+            ..Default::default()
+        };
+        let steps = plan(&store, &open).await;
+        assert!(
+            steps.iter().any(|s| s.contains("USING INDEX conversations_status")),
+            "{steps:?}"
+        );
+    }
 
     #[test]
     fn reply_and_forward_prefixes_in_several_languages_are_ignored() {

@@ -29,6 +29,21 @@ pub(crate) enum Arg {
     NullInt,
 }
 
+impl Arg {
+    /// Binds this as the query's next parameter.
+    pub(crate) fn bind_to(
+        self,
+        query: sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+        match self {
+            Arg::Text(v) => query.bind(v),
+            Arg::Int(v) => query.bind(v),
+            Arg::NullText => query.bind(None::<String>),
+            Arg::NullInt => query.bind(None::<i64>),
+        }
+    }
+}
+
 impl From<String> for Arg {
     fn from(v: String) -> Self {
         Self::Text(v)
@@ -110,12 +125,7 @@ impl Sql {
     fn into_sqlx(self) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.text));
         for arg in self.args {
-            query = match arg {
-                Arg::Text(v) => query.bind(v),
-                Arg::Int(v) => query.bind(v),
-                Arg::NullText => query.bind(None::<String>),
-                Arg::NullInt => query.bind(None::<i64>),
-            };
+            query = arg.bind_to(query);
         }
         query
     }

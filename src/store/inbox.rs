@@ -76,8 +76,20 @@ impl Store {
     /// The inbox: the most urgent first; within a priority, customers waiting longest first,
     /// then the most recently active.
     pub async fn inbox(&self, f: &InboxFilter) -> Result<Vec<InboxItem>, StoreError> {
-        let scope = super::accounts_clause("c.channel_account_id", 8, f.accounts.as_deref());
-        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut c = super::conditions::Conditions::default();
+        c.equal("c.status", f.status.map(|s| s.as_str()))
+            .equal("c.channel", f.channel.map(|c| c.as_str()))
+            .equal("c.channel_account_id", f.channel_account_id.map(|a| a.to_string()))
+            .equal("c.assignee_id", f.assignee_id.map(|a| a.to_string()))
+            .when(f.unassigned, "c.assignee_id IS NULL")
+            .with(
+                "EXISTS (SELECT 1 FROM conversation_labels l WHERE l.conversation_id = c.id AND l.label = {})",
+                f.label.as_ref().map(|l| l.as_str().to_owned()),
+            );
+        let limit = c.param(f.limit);
+        let scope = super::accounts_clause("c.channel_account_id", c.next_param(), f.accounts.as_deref());
+        let conditions = c.sql();
+        let query = c.bind(sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT c.*, ct.name AS contact_name, h.value AS handle_value, a.name AS account_name,
                     ag.name AS assignee_name,
                     (SELECT substr(i.body_text, 1, 160) {PREVIEW}) AS preview,
@@ -90,24 +102,11 @@ impl Store {
              JOIN handles h ON h.id = c.handle_id
              JOIN channel_accounts a ON a.id = c.channel_account_id
              LEFT JOIN agents ag ON ag.id = c.assignee_id
-             WHERE ($1 IS NULL OR c.status = $1)
-               AND ($2 IS NULL OR c.channel = $2)
-               AND ($3 IS NULL OR c.channel_account_id = $3)
-               AND ($4 IS NULL OR c.assignee_id = $4)
-               AND ($5 = 0 OR c.assignee_id IS NULL)
-               AND ($6 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l
-                                          WHERE l.conversation_id = c.id AND l.label = $6)){scope}
+             WHERE {conditions}{scope}
              ORDER BY CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,
                       (c.waiting_since IS NULL), c.waiting_since, c.last_activity_at DESC, c.id DESC
-             LIMIT $7"
-        )))
-        .bind(f.status.map(|s| s.as_str()))
-        .bind(f.channel.map(|c| c.as_str()))
-        .bind(f.channel_account_id.map(|a| a.to_string()))
-        .bind(f.assignee_id.map(|a| a.to_string()))
-        .bind(i64::from(f.unassigned))
-        .bind(f.label.as_ref().map(|l| l.as_str().to_owned()))
-        .bind(f.limit);
+             LIMIT {limit}"
+        ))));
         let rows = super::bind_accounts(query, f.accounts.as_deref())
             .fetch_all(self.reader())
             .await?;

@@ -15,6 +15,7 @@ mod canned;
 mod chat;
 mod checkpoint;
 mod cluster;
+mod conditions;
 mod contacts;
 mod conversations;
 mod db;

@@ -15,8 +15,12 @@ function svg(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** The agent's own calendar day of `date`, as the date inputs show it (`YYYY-MM-DD`). Not
+ * `toISOString()`, whose day is UTC's: east of UTC, after midnight local time, "today" would
+ * be yesterday and the report would miss everything since midnight. */
 function isoDay(date) {
-  return date.toISOString().slice(0, 10);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
 export class Reports {
