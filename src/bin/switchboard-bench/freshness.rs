@@ -60,6 +60,9 @@ pub async fn run(bench: &Bench, dataset: &Dataset, seconds: u64) -> Result<()> {
         ],
     );
     let mut rng = StdRng::seed_from_u64(dataset.seed ^ 0x0066_7265_7368);
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64 % 1_000_000_000);
     for (level, per_second) in RATES.into_iter().enumerate() {
         let waited = bench.wait_for_index(Duration::from_secs(1_800)).await?;
         let total = (per_second as u64 * seconds) as usize;
@@ -73,7 +76,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, seconds: u64) -> Result<()> {
         for i in 0..total {
             ticker.tick().await;
             let person = &dataset.people[dataset.zipf.sample(&mut rng)];
-            let token = unique_word(dataset.seed, level, i);
+            let token = unique_word(run, level, i);
             let length = rng.random_range(20..200);
             let text = format!("{} {token}", data::text(&mut rng, person.spanish, length));
             let envelope = InboundEnvelope {
@@ -179,8 +182,10 @@ pub async fn run(bench: &Bench, dataset: &Dataset, seconds: u64) -> Result<()> {
 }
 
 /// A word that occurs in exactly one interaction: letters only, so no analyser splits it.
-fn unique_word(seed: u64, level: usize, i: usize) -> String {
-    let mut n = (seed % 1_000) * 10_000_000 + level as u64 * 1_000_000 + i as u64;
+/// A word no other interaction holds: letters from the run, the rate and the sample. The run
+/// is the start time, since a kept `--data-dir` store holds the words of earlier runs.
+fn unique_word(run: u64, level: usize, i: usize) -> String {
+    let mut n = run * 10_000_000 + level as u64 * 1_000_000 + i as u64;
     let mut word = String::from("zqx");
     loop {
         word.push(char::from(b'a' + (n % 26) as u8));

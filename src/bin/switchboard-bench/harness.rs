@@ -1,5 +1,7 @@
 //! The hub under test: built in-process on a loopback port with a fresh store (SQLite in a temp
-//! dir, or a new database on a given PostgreSQL server) and index, plus an admin API token.
+//! dir, or a new database on a given PostgreSQL server) and index, plus an admin API token. With
+//! `--data-dir` the SQLite store and its index live in a directory kept after the run, so a
+//! large data set is seeded once and measured again by later runs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,7 +56,13 @@ pub struct Bench {
     pub http: reqwest::Client,
     pub token: String,
     pub store_kind: &'static str,
+    /// Scratch files of the run (generated CDR files, baselines, a rebuilt index): removed at
+    /// the end.
     pub dir: TempDir,
+    /// The SQLite store and the search index: `dir` itself, or the kept `--data-dir`.
+    pub data: PathBuf,
+    /// `data` is kept after the run (`--data-dir`).
+    pub kept: bool,
     /// The hub's settings, for starting more nodes on the same store.
     settings: Settings,
     stop: Option<oneshot::Sender<()>>,
@@ -64,9 +72,25 @@ pub struct Bench {
 
 impl Bench {
     /// Builds and starts the hub, and gets an admin API token the way an operator would.
-    pub async fn start(postgres: Option<&str>) -> Result<Self> {
+    pub async fn start(postgres: Option<&str>, data_dir: Option<&Path>) -> Result<Self> {
         switchboard::startup::install_crypto_provider();
         let dir = TempDir::new("switchboard-bench")?;
+        if postgres.is_some() && data_dir.is_some() {
+            bail!("--data-dir keeps a SQLite store; it does not go with --postgres");
+        }
+        let data = match data_dir {
+            Some(path) => {
+                std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+                if path.join("switchboard.db").exists() && !path.join(crate::seed::SEEDED_FILE).exists() {
+                    bail!(
+                        "{} holds a store whose seeding did not finish; remove the directory or choose another",
+                        path.display()
+                    );
+                }
+                path.to_path_buf()
+            }
+            None => dir.path().to_path_buf(),
+        };
         let mut settings = Settings::load(None).context("loading the default settings")?;
         settings.log.level = "warn".into();
         switchboard::telemetry::init_logs(&settings.log);
@@ -74,7 +98,7 @@ impl Bench {
         settings.server.public_url = PUBLIC_URL.into();
         let (url, pg, store_kind) = match postgres {
             None => (
-                format!("sqlite://{}", dir.path().join("switchboard.db").display()),
+                format!("sqlite://{}", data.join("switchboard.db").display()),
                 None,
                 "sqlite",
             ),
@@ -84,7 +108,7 @@ impl Bench {
             }
         };
         settings.database.url = url.into();
-        settings.index.path = dir.path().join("index");
+        settings.index.path = data.join("index");
         settings.contacts.default_region =
             switchboard_connectors::Region::parse("ES").map_err(|e| anyhow!("region ES: {e}"))?;
         settings.auth.initial_admin_email = ADMIN_EMAIL.into();
@@ -109,6 +133,8 @@ impl Bench {
             token: String::new(),
             store_kind,
             dir,
+            data,
+            kept: data_dir.is_some(),
             settings,
             stop: Some(stop_tx),
             server: Some(server),

@@ -183,6 +183,11 @@ struct Args {
     /// without waiting for the metrics to catch up; about a minute and a half.
     #[arg(long)]
     quick: bool,
+    /// Keep the SQLite store and its index in this directory: the first run seeds it, later runs
+    /// with the same --size and --seed measure it without seeding again (the scenarios that
+    /// write, such as freshness and webhooks, add to it).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Write the results to this directory as `<store>-<size>.json` and `.md`, and redraw
     /// `latency-by-size.svg` from every report there.
     #[arg(long, value_name = "DIR")]
@@ -259,7 +264,7 @@ async fn run(args: Args) -> Result<()> {
         bail!("--postgres must be a postgres:// or postgresql:// URL");
     }
     print_header(&args);
-    let bench = Bench::start(args.postgres.as_deref()).await?;
+    let bench = Bench::start(args.postgres.as_deref(), args.data_dir.as_deref()).await?;
 
     let mut servers = None;
     let result = scenarios(&args, &bench, &wanted, &mut servers).await;
@@ -326,9 +331,22 @@ async fn scenarios(
         .into_iter()
         .any(wanted);
     let dataset = if needs_data {
-        let dataset = seed::seed(bench, args.seed, args.size, Duration::from_secs(args.metrics_wait)).await?;
-        steps.done("seed");
-        dataset
+        match seed::kept(bench, args.seed, args.size)? {
+            Some(dataset) => {
+                println!(
+                    "\nreusing the {} interactions seeded into {} earlier",
+                    dataset.seeded,
+                    bench.data.display()
+                );
+                dataset
+            }
+            None => {
+                let dataset = seed::seed(bench, args.seed, args.size, Duration::from_secs(args.metrics_wait)).await?;
+                seed::keep(bench, &dataset)?;
+                steps.done("seed");
+                dataset
+            }
+        }
     } else {
         Dataset::unseeded(args.seed, args.size)
     };

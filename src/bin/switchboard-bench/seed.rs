@@ -25,6 +25,8 @@ pub const ZIPF_EXPONENT: f64 = 1.0;
 /// What the data set is, for the scenarios after seeding.
 pub struct Dataset {
     pub seed: u64,
+    /// The interactions asked for (`--size`).
+    pub size: usize,
     pub people: Arc<Vec<Person>>,
     pub zipf: Arc<Zipf>,
     /// The hub contact with the most interactions, and the person behind it.
@@ -42,6 +44,7 @@ impl Dataset {
         let count = people_for(size);
         Self {
             seed,
+            size,
             people: Arc::new(data::people(seed, count)),
             zipf: Arc::new(Zipf::new(count, ZIPF_EXPONENT)),
             heavy_contact: None,
@@ -51,6 +54,62 @@ impl Dataset {
             seed_ended: None,
         }
     }
+}
+
+/// The file of a kept data directory that records the data set seeded into it; written once
+/// seeding has finished, so a directory without it holds an unfinished seed.
+pub const SEEDED_FILE: &str = "seeded.json";
+
+/// What a kept data directory records of its data set; the people are generated again from
+/// the seed.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Seeded {
+    seed: u64,
+    size: usize,
+    seeded: usize,
+    heavy_contact: Option<(ContactId, usize, u32)>,
+    phone_people: Vec<usize>,
+}
+
+/// The data set a kept data directory already holds (`None`: seed it). A directory seeded with
+/// another size or seed is refused rather than measured as if it were this one.
+pub fn kept(bench: &Bench, seed: u64, size: usize) -> Result<Option<Dataset>> {
+    let path = bench.data.join(SEEDED_FILE);
+    if !bench.kept || !path.exists() {
+        return Ok(None);
+    }
+    let seeded: Seeded =
+        serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
+            .with_context(|| format!("{} is not a seed record", path.display()))?;
+    if (seeded.seed, seeded.size) != (seed, size) {
+        anyhow::bail!(
+            "{} holds --size {} --seed {}, not --size {size} --seed {seed}",
+            bench.data.display(),
+            seeded.size,
+            seeded.seed
+        );
+    }
+    let mut dataset = Dataset::unseeded(seed, size);
+    dataset.seeded = seeded.seeded;
+    dataset.heavy_contact = seeded.heavy_contact;
+    dataset.phone_people = seeded.phone_people;
+    Ok(Some(dataset))
+}
+
+/// Records a finished seed in a kept data directory.
+pub fn keep(bench: &Bench, dataset: &Dataset) -> Result<()> {
+    if !bench.kept {
+        return Ok(());
+    }
+    let seeded = Seeded {
+        seed: dataset.seed,
+        size: dataset.size,
+        seeded: dataset.seeded,
+        heavy_contact: dataset.heavy_contact,
+        phone_people: dataset.phone_people.clone(),
+    };
+    let path = bench.data.join(SEEDED_FILE);
+    std::fs::write(&path, serde_json::to_vec(&seeded)?).with_context(|| format!("writing {}", path.display()))
 }
 
 /// About one person for every twenty interactions.
@@ -306,7 +365,7 @@ fn sqlite_size_mib(bench: &Bench) -> f64 {
     ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"]
         .iter()
         .map(|f| {
-            std::fs::metadata(bench.dir.path().join(f))
+            std::fs::metadata(bench.data.join(f))
                 .map(|m| m.len() as f64 / (1024.0 * 1024.0))
                 .unwrap_or(0.0)
         })
@@ -330,7 +389,7 @@ pub async fn reindex(bench: &Bench, dataset: &Dataset) -> Result<()> {
             docs.to_string(),
             secs(total),
             rate(docs as usize, total),
-            format!("{:.0}", dir_size_mib(&bench.dir.path().join("index"))),
+            format!("{:.0}", dir_size_mib(&bench.data.join("index"))),
         ]);
         table.note(format!(
             "the live indexer was still {} s behind when seeding ended ({} s after it)",
