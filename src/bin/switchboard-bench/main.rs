@@ -180,8 +180,9 @@ struct Args {
     cdr_lines: Option<usize>,
     /// The short run CI keeps working: 100k interactions, the scenarios that need no other
     /// program (seed, search, compare, lookup, webhooks, cdr, freshness) with fewer requests,
-    /// without waiting for the metrics to catch up; about a minute and a half.
-    #[arg(long)]
+    /// without waiting for the metrics to catch up; about a minute and a half. Its size is
+    /// fixed: a --size given with it is refused, not ignored.
+    #[arg(long, conflicts_with = "size")]
     quick: bool,
     /// Keep the SQLite store and its index in this directory: the first run seeds it, later runs
     /// with the same --size and --seed measure it without seeding again (the scenarios that
@@ -306,7 +307,11 @@ fn write_report(args: &Args, dir: &std::path::Path, commit: String, wall: f64, t
     }
     let json = report.write(dir, &markdown)?;
     let chart = dir.join("latency-by-size.svg");
-    let lines = chart::series(&report::Report::read_all(dir)?);
+    let (reports, skipped) = report::Report::read_all(dir)?;
+    for file in skipped {
+        println!("not a report, left out of the chart: {file}");
+    }
+    let lines = chart::series(&reports);
     match chart::draw(&chart, &lines) {
         Ok(()) => println!("\nwrote {}, its .md and {}", json.display(), chart.display()),
         Err(e) => println!("\nwrote {} and its .md; no chart: {e}", json.display()),

@@ -155,19 +155,23 @@ impl Report {
         Ok(json)
     }
 
-    /// Every report in `dir` (files that are not reports are skipped).
-    pub fn read_all(dir: &Path) -> Result<Vec<Report>> {
+    /// Every report in `dir`, and each other `.json` file there with why it is not one (the
+    /// caller says so: a report that no longer reads would otherwise vanish from the chart).
+    pub fn read_all(dir: &Path) -> Result<(Vec<Report>, Vec<String>)> {
         let mut reports = Vec::new();
+        let mut skipped = Vec::new();
         for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
             let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "json")
-                && let Ok(report) = serde_json::from_slice::<Report>(&std::fs::read(&path)?)
-            {
-                reports.push(report);
+            if path.extension().is_some_and(|e| e == "json") {
+                match serde_json::from_slice::<Report>(&std::fs::read(&path)?) {
+                    Ok(report) => reports.push(report),
+                    Err(e) => skipped.push(format!("{}: {e}", path.display())),
+                }
             }
         }
         reports.sort_by(|a, b| (&a.store, a.size).cmp(&(&b.store, b.size)));
-        Ok(reports)
+        skipped.sort();
+        Ok((reports, skipped))
     }
 }
 
@@ -281,7 +285,10 @@ mod tests {
             "# md\n"
         );
         std::fs::write(dir.path().join("notes.json"), "{\"not\": \"a report\"}").unwrap();
-        assert_eq!(Report::read_all(dir.path()).unwrap(), vec![report.clone()]);
+        let (reports, skipped) = Report::read_all(dir.path()).unwrap();
+        assert_eq!(reports, vec![report.clone()]);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(skipped[0].contains("notes.json"), "{skipped:?}");
         assert!(report.date.starts_with("20"), "{}", report.date);
         assert!(report.machine.cores > 0);
     }
