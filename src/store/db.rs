@@ -178,9 +178,12 @@ impl Lite {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Corrupt(format!("journal mode {mode} instead of wal")));
         }
+        // `temp_store = MEMORY` keeps the statement journals of the batch's inserts in memory:
+        // once one outgrew SQLite's 64 KiB spill size it became a file, and writing it took a
+        // quarter of this thread's time (perf); a seed of 100k went from 3,400 to 4,600 /s.
         conn.execute_batch(&format!(
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;
-             PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = 67108864;",
+             PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY;",
             super::WAL_AUTOCHECKPOINT_PAGES
         ))?;
         conn.busy_timeout(Duration::from_secs(30))?;

@@ -102,13 +102,14 @@ pub(crate) async fn insert(
     .fetch_one(tx)
     .await?
     .int("message_seq")?;
-    let row = sql(
+    // Without `RETURNING`: SQLite keeps returned rows in a temporary table opened per statement,
+    // and everything returned is already at hand.
+    let inserted = sql(
         "INSERT INTO interactions (id, seq, channel_account_id, channel, external_id, conversation_id, contact_id,
             handle_id, direction, author_agent_id, occurred_at, subject, body_text, body_html, details, attachments,
             message_id, created_at, conversation_seq)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-         ON CONFLICT (channel_account_id, external_id) DO NOTHING
-         RETURNING *",
+         ON CONFLICT (channel_account_id, external_id) DO NOTHING",
     )
     .bind(new.id.to_string())
     .bind(seq)
@@ -129,9 +130,29 @@ pub(crate) async fn insert(
     .bind(new.message_id.clone())
     .bind(to_micros(now()))
     .bind(conversation_seq)
-    .fetch_optional(tx)
+    .execute(tx)
     .await?;
-    row.as_ref().map(interaction_from_row).transpose()
+    Ok((inserted > 0).then(|| Interaction {
+        id: new.id,
+        seq,
+        channel_account_id: new.channel_account_id,
+        channel: new.channel,
+        external_id: new.external_id.clone(),
+        conversation_id: new.conversation_id,
+        contact_id: new.contact_id,
+        handle_id: new.handle_id,
+        direction: new.direction,
+        author_agent_id: new.author_agent_id,
+        // As stored: to the microsecond.
+        occurred_at: from_micros(to_micros(new.occurred_at)),
+        subject: new.subject.clone(),
+        text: new.text.clone(),
+        html: new.html.clone(),
+        details: new.details.clone(),
+        attachments: new.attachments.clone(),
+        message_id: new.message_id.clone(),
+        conversation_seq: Some(conversation_seq),
+    }))
 }
 
 /// Queues what segments and triggers must see of a customer's touchpoint: that it arrived,
