@@ -81,12 +81,6 @@ impl Bench {
         let data = match data_dir {
             Some(path) => {
                 std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
-                if path.join("switchboard.db").exists() && !path.join(crate::seed::SEEDED_FILE).exists() {
-                    bail!(
-                        "{} holds a store whose seeding did not finish; remove the directory or choose another",
-                        path.display()
-                    );
-                }
                 path.to_path_buf()
             }
             None => dir.path().to_path_buf(),

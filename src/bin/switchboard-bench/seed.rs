@@ -57,7 +57,9 @@ impl Dataset {
 }
 
 /// The file of a kept data directory that records the data set seeded into it; written once
-/// seeding has finished, so a directory without it holds an unfinished seed.
+/// seeding has finished. A directory with a store but without it holds an interrupted seed,
+/// which the next run resumes: the data is generated again from the seed into the same
+/// accounts, and what is already stored comes back as duplicates.
 pub const SEEDED_FILE: &str = "seeded.json";
 
 /// What a kept data directory records of its data set; the people are generated again from
@@ -117,6 +119,20 @@ fn people_for(size: usize) -> usize {
     (size / 20).max(10)
 }
 
+/// The account `name` of an interrupted seed of this store, or a new one.
+async fn seed_account(bench: &Bench, kind: ChannelKind, name: &str) -> Result<uuid::Uuid> {
+    let existing = bench
+        .hub
+        .store
+        .channel_accounts()
+        .await
+        .context("listing the accounts")?;
+    match existing.into_iter().find(|a| a.kind == kind && a.name == name) {
+        Some(account) => Ok(account.id.0),
+        None => Ok(create_account(bench, kind, name, serde_json::json!({})).await?.id.0),
+    }
+}
+
 pub async fn create_account(
     bench: &Bench,
     kind: ChannelKind,
@@ -156,24 +172,12 @@ struct TaskResult {
 pub async fn seed(bench: &Bench, seed: u64, size: usize, metrics_wait: Duration) -> Result<Dataset> {
     let mut dataset = Dataset::unseeded(seed, size);
     let accounts = Accounts {
-        email: create_account(bench, ChannelKind::Email, "bench email", serde_json::json!({}))
-            .await?
-            .id
-            .0,
-        chat: create_account(bench, ChannelKind::Chat, "bench chat", serde_json::json!({}))
-            .await?
-            .id
-            .0,
-        sms: create_account(bench, ChannelKind::Sms, "bench sms", serde_json::json!({}))
-            .await?
-            .id
-            .0,
-        voice: create_account(bench, ChannelKind::Voice, "bench voice", serde_json::json!({}))
-            .await?
-            .id
-            .0,
+        email: seed_account(bench, ChannelKind::Email, "bench email").await?,
+        chat: seed_account(bench, ChannelKind::Chat, "bench chat").await?,
+        sms: seed_account(bench, ChannelKind::Sms, "bench sms").await?,
+        voice: seed_account(bench, ChannelKind::Voice, "bench voice").await?,
     };
-    create_account(bench, ChannelKind::Api, "bench api", serde_json::json!({})).await?;
+    seed_account(bench, ChannelKind::Api, "bench api").await?;
 
     let chunks = size.div_ceil(CHUNK) as u64;
     let next = Arc::new(AtomicU64::new(0));
@@ -226,9 +230,12 @@ pub async fn seed(bench: &Bench, seed: u64, size: usize, metrics_wait: Duration)
                 result.chunk_latencies.push(sent.elapsed());
                 for (outcome, person) in outcomes.into_iter().zip(persons) {
                     match outcome {
-                        Ok(o) if o.duplicate => result.duplicates += 1,
                         Ok(o) => {
-                            result.stored += 1;
+                            // Stored by an interrupted seed of this store, or now.
+                            match o.duplicate {
+                                true => result.duplicates += 1,
+                                false => result.stored += 1,
+                            }
                             let entry = result.contacts.entry(o.interaction.contact_id).or_insert((0, person));
                             entry.0 += 1;
                         }
@@ -273,7 +280,7 @@ pub async fn seed(bench: &Bench, seed: u64, size: usize, metrics_wait: Duration)
         .iter()
         .max_by_key(|(id, (n, _))| (*n, **id))
         .map(|(id, (n, person))| (*id, *person as usize, *n));
-    dataset.seeded = total.stored as usize;
+    dataset.seeded = (total.stored + total.duplicates) as usize;
     dataset.seed_started = Some(started);
     dataset.seed_ended = Some(seed_ended);
 
@@ -331,6 +338,13 @@ pub async fn seed(bench: &Bench, seed: u64, size: usize, metrics_wait: Duration)
         total.bytes as f64 / (1024.0 * 1024.0),
         dataset.heavy_contact.map_or(0, |h| h.2)
     ));
+    if total.duplicates > 0 {
+        table.note(format!(
+            "an interrupted seed of this store was resumed: {} interactions were already stored (duplicates), \
+             and interactions/s counts only the {} stored now",
+            total.duplicates, total.stored
+        ));
+    }
     for e in &total.first_errors {
         table.note(format!("error: {e}"));
     }
