@@ -384,6 +384,26 @@ impl Writes for Lite {
 mod tests {
     use super::*;
 
+    /// The writer's own connection commits as durably as the store's, and keeps the statement
+    /// journals of its batches in memory.
+    #[tokio::test]
+    async fn the_writers_connection_syncs_every_commit_and_journals_statements_in_memory() {
+        let (_dir, store) = crate::store::temp_sqlite_store().await;
+        let mut lite = Lite::open(&store).unwrap();
+        let mut tx = lite.begin().await.unwrap();
+        let mut setting = async |name: &'static str| {
+            sql(format!("PRAGMA {name}"))
+                .fetch_one(&mut tx)
+                .await
+                .unwrap()
+                .int(name)
+                .unwrap()
+        };
+        assert_eq!(setting("synchronous").await, 2, "FULL");
+        assert_eq!(setting("foreign_keys").await, 1);
+        assert_eq!(setting("temp_store").await, 2, "MEMORY");
+    }
+
     /// Both connections read parameters by their numbers, repeated and out of order, and give
     /// back nulls, texts and integers as the same values.
     #[tokio::test]

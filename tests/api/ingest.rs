@@ -18,9 +18,13 @@ on_both_stores!(
 async fn a_touchpoint_pushed_twice_is_stored_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let account = app.api_account("crm").await;
+    // HTML to clean and turn into text, a time finer than the store keeps, details: what the
+    // first answer says was stored must be what the store gives back for the repeat.
     let body = json!({
         "channel_account_id": account, "external_id": "crm-4711",
-        "contact": {"email": "ana@example.es", "name": "Ana García"}, "text": "Quiero cambiar mi tarifa",
+        "contact": {"email": "ana@example.es", "name": "Ana García"},
+        "html": "<p>Quiero cambiar mi <b>tarifa</b></p><script>alert(1)</script>",
+        "occurred_at": "2026-11-20T10:15:30.123456789Z", "details": {"crm": {"case": 4711}},
     });
 
     let (first, created) = app.push(body.clone()).await;
@@ -30,7 +34,14 @@ async fn a_touchpoint_pushed_twice_is_stored_once(backend: Backend) {
     assert_eq!(second, StatusCode::OK, "{repeated}");
     assert_eq!(created["duplicate"], false);
     assert_eq!(repeated["duplicate"], true);
-    assert_eq!(created["interaction"]["id"], repeated["interaction"]["id"]);
+    assert_eq!(created["interaction"], repeated["interaction"]);
+    let stored = &repeated["interaction"];
+    assert_eq!(stored["occurred_at"], "2026-11-20T10:15:30.123456Z");
+    assert!(
+        stored["text"].as_str().unwrap().contains("Quiero cambiar mi"),
+        "{stored}"
+    );
+    assert!(!stored["html"].as_str().unwrap().contains("script"), "{stored}");
     let contact = created["interaction"]["contact_id"].as_str().unwrap();
     let (_, timeline) = app.get(&format!("/api/v1/contacts/{contact}/timeline")).await;
     assert_eq!(timeline["items"].as_array().unwrap().len(), 1, "{timeline}");
