@@ -31,6 +31,9 @@ struct SearchQuery {
     to: Option<OffsetDateTime>,
     limit: Option<i64>,
     offset: Option<usize>,
+    /// Count every match rather than stopping at [`crate::search::COUNT_LIMIT`] (slower for common words).
+    #[serde(default)]
+    exact_total: bool,
 }
 
 /// Deepest result reachable by paging.
@@ -59,15 +62,25 @@ async fn search(
         from: q.from.map(to_micros),
         to: q.to.map(to_micros),
     };
-    let page = state.hub.search.search(&q.q, filters, limit, offset).await?;
-    let mut hits = Vec::with_capacity(page.hits.len());
-    for (id, score) in page.hits {
-        match state.hub.store.interaction(id).await {
-            Ok(interaction) => hits.push(serde_json::json!({"score": score, "interaction": interaction})),
-            // The index may briefly lag a change in the store; the store is the truth.
-            Err(crate::store::StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(Json(serde_json::json!({"total": page.total, "hits": hits})))
+    let page = state
+        .hub
+        .search
+        .search(&q.q, filters, limit, offset, q.exact_total)
+        .await?;
+    let ids: Vec<InteractionId> = page.hits.iter().map(|(id, _)| *id).collect();
+    let mut found = state.hub.store.interactions(&ids).await?;
+    // The index may briefly lag a change in the store; the store is the truth.
+    let hits: Vec<_> = page
+        .hits
+        .iter()
+        .filter_map(|(id, score)| {
+            let interaction = found.remove(id)?;
+            Some(serde_json::json!({"score": score, "interaction": interaction}))
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "total": page.total.count,
+        "total_exact": page.total.exact,
+        "hits": hits,
+    })))
 }

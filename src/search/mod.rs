@@ -5,6 +5,7 @@
 //! commit's payload, so on start it resumes from there, and `switchboard reindex` rebuilds it
 //! from nothing.
 
+pub mod collect;
 pub mod indexer;
 pub mod query;
 pub mod schema;
@@ -12,11 +13,10 @@ pub mod schema;
 use std::path::Path;
 use std::sync::Arc;
 
-use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue, SortByString};
-use tantivy::collector::{Count, TopDocs};
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 use tokio::sync::{Notify, watch};
 
+pub use collect::Total;
 pub use query::{Filters, QueryError};
 use schema::Fields;
 
@@ -40,12 +40,16 @@ pub enum SearchError {
     WriterLost,
 }
 
+/// Matches are counted one by one up to this many unless an exact total is asked for; past it
+/// the total only says "at least this many" (as Elasticsearch's `track_total_hits` does).
+pub const COUNT_LIMIT: usize = 10_000;
+
 /// One page of search results, best first.
 #[derive(Debug, Clone)]
 pub struct SearchPage {
     pub hits: Vec<(InteractionId, f32)>,
-    /// How many interactions match in all.
-    pub total: usize,
+    /// How many interactions match in all, exactly or (past [`COUNT_LIMIT`]) at least.
+    pub total: Total,
 }
 
 /// Handle to the index for searching and waking the indexer; cheap to clone.
@@ -116,35 +120,26 @@ impl SearchIndex {
         let _ = rx.wait_for(|w| *w >= seq).await;
     }
 
-    /// Runs a query typed by an agent.
+    /// Runs a query typed by an agent: the hits ranked `offset..offset + limit`, and the
+    /// number of matches, counted to the end only if `exact_total`.
     pub async fn search(
         &self,
         text: &str,
         filters: Filters,
         limit: usize,
         offset: usize,
+        exact_total: bool,
     ) -> Result<SearchPage, SearchError> {
         let clauses = query::parse(text)?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let searcher = this.inner.reader.searcher();
-            let fields = &this.inner.fields;
-            let query = query::build(&searcher, fields, &clauses, &filters)?;
-            // Equal scores are ordered newest first, then by id, so a ranking never depends on
-            // how the index happens to be split into segments (it must survive a rebuild).
-            let ranking = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by((
-                (SortBySimilarityScore, Order::Desc),
-                (
-                    SortByStaticFastValue::<i64>::for_field(schema::OCCURRED_AT),
-                    Order::Desc,
-                ),
-                (SortByString::for_field(schema::ID), Order::Desc),
-            ));
-            let (top, total) = searcher.search(&query, &(ranking, Count))?;
-            let hits = top
+            let plan = query::build(&searcher, &this.inner.fields, &clauses, &filters)?;
+            let hits = collect::top(&searcher, &plan, limit, offset)?
                 .into_iter()
-                .filter_map(|((score, _, id), _)| Some((id?.parse().ok()?, score)))
+                .filter_map(|hit| Some((hit.id.parse().ok()?, hit.score)))
                 .collect();
+            let total = collect::count(&searcher, &plan, (!exact_total).then_some(COUNT_LIMIT))?;
             Ok(SearchPage { hits, total })
         })
         .await?

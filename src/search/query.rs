@@ -6,6 +6,11 @@
 //! queries); `-word` excludes. A run of 4+ digits also matches any part of a phone number.
 //! Everything goes through the same folding analyser as the indexed text, so accents and case
 //! never matter.
+//!
+//! The query is built in the flattest shape that means the same thing, because tantivy prunes
+//! with Block-WAND only a bare union of terms (one word, a prefix) or a bare intersection; and a
+//! lone phrase becomes a [`Ranked::Phrase`], ranked without reading every match's positions.
+//! Filters are kept apart from what ranks (see [`super::collect`] for why).
 
 use std::ops::Bound;
 
@@ -31,14 +36,43 @@ pub struct Filters {
     pub to: Option<i64>,
 }
 
-/// Builds the query for `clauses` and `filters` against the searcher's current segments.
-pub fn build(
-    searcher: &Searcher,
-    fields: &Fields,
-    clauses: &[Clause],
-    filters: &Filters,
-) -> Result<Box<dyn Query>, QueryError> {
+/// How a search is run: what ranks the matches, and what else they must satisfy.
+pub struct Plan {
+    pub ranked: Ranked,
+    /// The filters, which match or not and add nothing to a score.
+    pub filter: Option<Box<dyn Query>>,
+}
+
+/// What ranks the matches.
+pub enum Ranked {
+    /// The words, phrases and prefixes typed, as one query.
+    Query(Box<dyn Query>),
+    /// A lone phrase, as its terms in each text field. A document matches if the words follow
+    /// each other in one field; it ranks by the words' scores in its best field.
+    Phrase(Vec<Vec<Term>>),
+}
+
+/// Builds the plan for `clauses` and `filters` against the searcher's current segments.
+pub fn build(searcher: &Searcher, fields: &Fields, clauses: &[Clause], filters: &Filters) -> Result<Plan, QueryError> {
+    Ok(Plan {
+        ranked: ranked(searcher, fields, clauses)?,
+        filter: filter(fields, filters),
+    })
+}
+
+fn ranked(searcher: &Searcher, fields: &Fields, clauses: &[Clause]) -> Result<Ranked, QueryError> {
     let analyzer_fields = [fields.subject, fields.body, fields.addresses];
+    if let [Clause::Phrase { text, negated: false }] = clauses {
+        let terms = analyze(text);
+        if terms.len() > 1 {
+            return Ok(Ranked::Phrase(
+                analyzer_fields
+                    .iter()
+                    .map(|f| terms.iter().map(|t| Term::from_field_text(*f, t)).collect())
+                    .collect(),
+            ));
+        }
+    }
     let mut parts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for clause in clauses {
         let (query, negated): (Box<dyn Query>, bool) = match clause {
@@ -48,6 +82,15 @@ pub fn build(
         };
         parts.push((if negated { Occur::MustNot } else { Occur::Must }, query));
     }
+    // A single required clause is that clause: unwrapped, a union of terms stays prunable.
+    if let [(Occur::Must, _)] = parts.as_slice() {
+        return Ok(Ranked::Query(parts.pop().expect("one part").1));
+    }
+    Ok(Ranked::Query(Box::new(BooleanQuery::new(parts))))
+}
+
+fn filter(fields: &Fields, filters: &Filters) -> Option<Box<dyn Query>> {
+    let mut parts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let exact = |field: Field, value: &str| -> Box<dyn Query> {
         Box::new(TermQuery::new(
             Term::from_field_text(field, value),
@@ -86,7 +129,11 @@ pub fn build(
         });
         parts.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
     }
-    Ok(Box::new(BooleanQuery::new(parts)))
+    match parts.len() {
+        0 => None,
+        1 => parts.pop().map(|(_, only)| only),
+        _ => Some(Box::new(BooleanQuery::new(parts))),
+    }
 }
 
 fn analyze(text: &str) -> Vec<String> {
@@ -105,23 +152,21 @@ fn any_field(fields: &[Field], make: impl Fn(Field) -> Box<dyn Query>) -> Box<dy
     ))
 }
 
+/// A term scored by its frequency (what Block-WAND needs).
+fn scored_term(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    ))
+}
+
+/// One word in any text field, or a phone number containing its digits: a flat union of terms.
 fn word_query(all: &Fields, fields: &[Field], text: &str) -> Box<dyn Query> {
     let terms = analyze(text);
     let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    match terms.len() {
-        0 => {}
-        1 => {
-            let term = terms[0].clone();
-            alternatives.push((
-                Occur::Should,
-                any_field(fields, |f| {
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(f, &term),
-                        IndexRecordOption::WithFreqs,
-                    ))
-                }),
-            ));
-        }
+    match terms.as_slice() {
+        [] => {}
+        [term] => alternatives.extend(fields.iter().map(|f| (Occur::Should, scored_term(*f, term)))),
         // "e-mail" or "ana@x.es" analyse into several words: they must follow each other.
         _ => alternatives.push((Occur::Should, phrase_of(fields, &terms))),
     }
@@ -129,13 +174,7 @@ fn word_query(all: &Fields, fields: &[Field], text: &str) -> Box<dyn Query> {
     let only_phone_chars = text.chars().all(|c| c.is_ascii_digit() || "+-(). ".contains(c));
     if only_phone_chars && digits.len() >= schema::MIN_PHONE_FRAGMENT {
         let tail = &digits[digits.len().saturating_sub(schema::MAX_PHONE_DIGITS)..];
-        alternatives.push((
-            Occur::Should,
-            Box::new(TermQuery::new(
-                Term::from_field_text(all.phone_digits, tail),
-                IndexRecordOption::Basic,
-            )),
-        ));
+        alternatives.push((Occur::Should, scored_term(all.phone_digits, tail)));
     }
     if alternatives.is_empty() {
         return Box::new(EmptyQuery);
@@ -155,12 +194,7 @@ fn phrase_query(fields: &[Field], text: &str) -> Box<dyn Query> {
     let terms = analyze(text);
     match terms.len() {
         0 => Box::new(EmptyQuery),
-        1 => any_field(fields, |f| {
-            Box::new(TermQuery::new(
-                Term::from_field_text(f, &terms[0]),
-                IndexRecordOption::WithFreqs,
-            ))
-        }),
+        1 => any_field(fields, |f| scored_term(f, &terms[0])),
         _ => phrase_of(fields, &terms),
     }
 }
@@ -194,13 +228,7 @@ fn prefix_query(searcher: &Searcher, fields: &[Field], text: &str) -> Result<Box
         }
         for key in found {
             if let Ok(term) = std::str::from_utf8(&key) {
-                expansions.push((
-                    Occur::Should,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, term),
-                        IndexRecordOption::WithFreqs,
-                    )),
-                ));
+                expansions.push((Occur::Should, scored_term(field, term)));
             }
         }
     }

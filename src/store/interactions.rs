@@ -222,6 +222,14 @@ impl Store {
             .ok_or(StoreError::NotFound("interaction"))
     }
 
+    /// The interactions with any of `ids`, by id: one query for a page of search hits.
+    pub async fn interactions(&self, ids: &[InteractionId]) -> Result<HashMap<InteractionId, Interaction>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let found = self.interactions_where(None, "id", &ids).await?;
+        Ok(found.into_iter().map(|i| (i.id, i)).collect())
+    }
+
     pub async fn interaction_by_external_id(
         &self,
         account: ChannelAccountId,

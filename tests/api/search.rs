@@ -36,6 +36,10 @@ async fn a_pushed_interaction_is_found_within_a_second_with_and_without_accents(
     }
     let (_, none) = app.get("/api/v1/search?q=telefonos").await;
     assert_eq!(none["total"], 0, "matching is on whole words, not substrings: {none}");
+    assert_eq!(
+        none["total_exact"], true,
+        "fewer than the counting limit are counted exactly: {none}"
+    );
 }
 
 /// The ids found for each query, in rank order.

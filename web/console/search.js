@@ -79,7 +79,7 @@ export class SearchView {
       h("div", { class: "filters" }, h("label", { for: "search-channel" }, t("search.channel")), channel, date("from", t("search.from")), date("to", t("search.to"))),
       this.notFound && h("p", { class: "notice" }, t("search.notFound", { q: this.query })),
       this.error && h("p", { class: "error", role: "alert" }, this.error),
-      this.result && h("p", { class: "count", role: "status" }, t("search.count", { n: this.result.total })),
+      this.result && h("p", { class: "count", role: "status" }, countLine(this.result)),
       this.result && hits.length === 0 && h("p", { class: "placeholder" }, t("search.none")),
       h(
         "ol",
@@ -101,6 +101,11 @@ export class SearchView {
       ),
     );
   }
+}
+
+/** "12 results", or "More than 10,000 results" when the server stopped counting. */
+function countLine({ total, total_exact: exact }) {
+  return t(exact === false ? "search.countAtLeast" : "search.count", { n: total.toLocaleString() });
 }
 
 /** Up to 300 characters of the text, starting shortly before the first match when it is far in. */

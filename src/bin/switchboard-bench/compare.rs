@@ -349,11 +349,12 @@ struct HitInteraction {
     id: String,
 }
 
-/// Our answer to one query of the mix, over HTTP as the search scenario asks it.
+/// Our answer to one query of the mix, over HTTP as the search scenario asks it, with every
+/// match counted.
 async fn our_probe(bench: &Bench, http: &str) -> Result<Found> {
     let response = bench
         .http
-        .get(format!("{}/api/v1/search?{http}", bench.base))
+        .get(format!("{}/api/v1/search?{http}&exact_total=true", bench.base))
         .bearer_auth(&bench.token)
         .send()
         .await

@@ -130,9 +130,9 @@ pub async fn run(bench: &Bench, dataset: &Dataset, seconds: u64) -> Result<()> {
                 loop {
                     let found = hub
                         .search
-                        .search(&token, Filters::default(), 1, 0)
+                        .search(&token, Filters::default(), 1, 0, false)
                         .await
-                        .map(|page| page.total > 0)
+                        .map(|page| page.total.count > 0)
                         .unwrap_or(false);
                     let waited = acked.elapsed();
                     if found {
