@@ -17,6 +17,11 @@ const BATCH: i64 = 5_000;
 /// Least time between two commits while changes keep coming; the write-to-searchable delay
 /// under load is at most about this plus one commit.
 const COMMIT_SPACING: Duration = Duration::from_millis(200);
+/// Documents between two commits of a rebuild. A commit every [`BATCH`] documents, as live
+/// indexing does, made a rebuild spend a fifth of its time building the term dictionaries of
+/// small segments and two fifths merging them again; between commits the writer cuts segments
+/// at its memory budget. A rebuild that is interrupted resumes from its last commit.
+const REBUILD_COMMIT: usize = 500_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
@@ -74,11 +79,72 @@ impl Indexer {
         }
     }
 
-    /// Empties the index and indexes the whole store again.
+    /// Empties the index and indexes the whole store again; returns how many interactions it
+    /// indexed. The store is read on this task while a blocking thread indexes the batch before.
     pub async fn rebuild(&mut self) -> Result<usize, IndexerError> {
         self.commit_with(0, |writer| writer.delete_all_documents().map(drop))
             .await?;
-        self.catch_up().await
+        // A row changed during the rebuild comes back with a later sequence number, possibly
+        // after it was indexed already: only those need their earlier document deleted.
+        let changed_after = self.store.last_seq().await?;
+        let mut writer = self.writer.take().ok_or(SearchError::WriterLost)?;
+        let fields = self.index.fields().clone();
+        let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<(Interaction, Option<String>)>>(2);
+        let indexing = tokio::task::spawn_blocking(move || {
+            let mut index_all = || -> tantivy::Result<Option<i64>> {
+                let (mut last, mut uncommitted) = (None, 0);
+                while let Some(batch) = incoming.blocking_recv() {
+                    for (interaction, handle) in &batch {
+                        if interaction.seq > changed_after {
+                            writer.delete_term(Term::from_field_text(fields.id, &interaction.id.to_string()));
+                        }
+                        writer.add_document(document(&fields, interaction, handle.as_deref()))?;
+                        last = Some(interaction.seq);
+                    }
+                    uncommitted += batch.len();
+                    if uncommitted >= REBUILD_COMMIT
+                        && let Some(last) = last
+                    {
+                        commit(&mut writer, last)?;
+                        uncommitted = 0;
+                    }
+                }
+                if uncommitted > 0
+                    && let Some(last) = last
+                {
+                    commit(&mut writer, last)?;
+                }
+                Ok(last)
+            };
+            let result = index_all();
+            (writer, result)
+        });
+        let (mut after, mut read) = (0, 0);
+        let reading = loop {
+            match self.store.index_batch(after, BATCH).await {
+                Ok(batch) if batch.is_empty() => break Ok(()),
+                Ok(batch) => {
+                    after = batch.last().map_or(after, |(i, _)| i.seq);
+                    read += batch.len();
+                    // Closed only if indexing failed: its error is reported below.
+                    if batches.send(batch).await.is_err() {
+                        break Ok(());
+                    }
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        drop(batches);
+        let (writer, indexed) = indexing.await.map_err(SearchError::from)?;
+        self.writer = Some(writer);
+        reading?;
+        let last = indexed.map_err(SearchError::from)?;
+        self.index.reload()?;
+        if let Some(last) = last {
+            self.index.set_watermark(last);
+        }
+        metrics::counter!("switchboard_indexed_total").increment(read as u64);
+        Ok(read)
     }
 
     /// Applies `change` to the writer on a blocking thread and commits it with `watermark` as the
@@ -92,11 +158,7 @@ impl Indexer {
         // every later step rather than panic the indexer task.
         let mut writer = self.writer.take().ok_or(SearchError::WriterLost)?;
         let (writer, result) = tokio::task::spawn_blocking(move || {
-            let result = change(&mut writer).and_then(|()| {
-                let mut commit = writer.prepare_commit()?;
-                commit.set_payload(&watermark.to_string());
-                commit.commit().map(drop)
-            });
+            let result = change(&mut writer).and_then(|()| commit(&mut writer, watermark));
             (writer, result)
         })
         .await
@@ -138,6 +200,13 @@ impl Indexer {
             let _ = tokio::task::spawn_blocking(move || writer.wait_merging_threads()).await;
         }
     }
+}
+
+/// Commits what the writer holds, with `watermark` as the commit's payload.
+fn commit(writer: &mut IndexWriter, watermark: i64) -> tantivy::Result<()> {
+    let mut commit = writer.prepare_commit()?;
+    commit.set_payload(&watermark.to_string());
+    commit.commit().map(drop)
 }
 
 fn document(f: &super::schema::Fields, i: &Interaction, handle: Option<&str>) -> TantivyDocument {
