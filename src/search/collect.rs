@@ -35,7 +35,7 @@ pub struct Total {
 
 /// How a filtered search walks its matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drive {
+enum Drive {
     /// Rank the text with pruning, checking the filters only on documents good enough to enter
     /// the top: best when the filters keep much of what the text matches.
     Text,
@@ -58,7 +58,7 @@ pub fn top(searcher: &Searcher, plan: &Plan, limit: usize, offset: usize) -> tan
 /// text by its most frequent term (a union's buffered scorer cannot tell its size), the filters
 /// by tantivy's own estimate. Chosen once per search, not per segment, so that every segment
 /// sums scores the same way.
-pub fn drive(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Drive> {
+fn drive(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Drive> {
     let Some(filter) = &plan.filter else {
         return Ok(Drive::Text);
     };
@@ -84,7 +84,7 @@ pub fn drive(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Drive> {
 }
 
 /// [`top`], walking the matches as told.
-pub fn top_driven(
+fn top_driven(
     searcher: &Searcher,
     plan: &Plan,
     limit: usize,
