@@ -158,6 +158,30 @@ impl Body {
     }
 }
 
+/// Touchpoints submitted to the writer, whose outcomes are still to come.
+pub struct Pending(Vec<Submitted>);
+
+impl Pending {
+    /// Waits for every outcome, in the order the touchpoints were submitted. When this returns,
+    /// each stored touchpoint is durable.
+    pub async fn outcomes(self) -> Vec<Result<IngestOutcome, IngestError>> {
+        let mut outcomes = Vec::with_capacity(self.0.len());
+        for waiting in self.0 {
+            outcomes.push(match waiting {
+                Submitted::Done(outcome) => *outcome,
+                Submitted::Queued(channel, receiver) => {
+                    let outcome = receiver.await.unwrap_or(Err(IngestError::Stopped));
+                    if outcome.as_ref().is_ok_and(|o| !o.duplicate) {
+                        metrics::counter!("switchboard_ingested_total", "channel" => channel.as_str()).increment(1);
+                    }
+                    outcome
+                }
+            });
+        }
+        outcomes
+    }
+}
+
 enum Submitted {
     /// Answered without the writer: invalid, or already stored.
     Done(Box<Result<IngestOutcome, IngestError>>),
@@ -172,6 +196,13 @@ impl IngestQueue {
         store: &Store,
         envelopes: Vec<InboundEnvelope>,
     ) -> Vec<Result<IngestOutcome, IngestError>> {
+        self.submit(store, envelopes).await.outcomes().await
+    }
+
+    /// Queues touchpoints for the writer and returns without waiting for them to be written,
+    /// so that a bulk import prepares its next part while the writer writes this one. Parts
+    /// submitted one after the other are written in that order.
+    pub async fn submit(&self, store: &Store, envelopes: Vec<InboundEnvelope>) -> Pending {
         // Envelopes enter the queue in their own order, which threading depends on: a reply
         // must not overtake its parent.
         let stored = Prechecked::of(store, &envelopes).await;
@@ -188,20 +219,7 @@ impl IngestQueue {
                 },
             );
         }
-        let mut outcomes = Vec::with_capacity(pending.len());
-        for waiting in pending {
-            outcomes.push(match waiting {
-                Submitted::Done(outcome) => *outcome,
-                Submitted::Queued(channel, receiver) => {
-                    let outcome = receiver.await.unwrap_or(Err(IngestError::Stopped));
-                    if outcome.as_ref().is_ok_and(|o| !o.duplicate) {
-                        metrics::counter!("switchboard_ingested_total", "channel" => channel.as_str()).increment(1);
-                    }
-                    outcome
-                }
-            });
-        }
-        outcomes
+        Pending(pending)
     }
 
     async fn enqueue(&self, envelope: InboundEnvelope, mail_checked: bool) -> Submitted {

@@ -1,6 +1,6 @@
 //! Importing Asterisk `Master.csv` content: every line parsed on its own, so a damaged line is
-//! reported with its number and the rest goes on; ingested in batches; idempotent, since each
-//! line's external id derives from its content.
+//! reported with its number and the rest goes on; ingested in parts, the next parsed while the
+//! writer writes the last; idempotent, since each line's external id derives from its content.
 
 use serde::Serialize;
 use switchboard_connectors::Region;
@@ -10,7 +10,7 @@ use switchboard_connectors::voice::asterisk;
 use super::{VoiceSettings, call_envelope};
 use crate::channels::SettingsError;
 use crate::domain::*;
-use crate::ingest::IngestQueue;
+use crate::ingest::{IngestQueue, Pending};
 use crate::store::Store;
 
 /// Lines ingested per call to the ingest writer.
@@ -59,6 +59,7 @@ pub async fn import_asterisk(
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(CHUNK);
     let mut batch_lines = Vec::with_capacity(CHUNK);
+    let mut in_flight = None;
     for (index, raw) in content.split('\n').enumerate() {
         let line_no = first_line + index;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -93,25 +94,26 @@ pub async fn import_asterisk(
             }),
         }
         if batch.len() == CHUNK {
-            flush(queue, store, &mut batch, &mut batch_lines, &mut report).await;
+            // This part is queued behind the one being written; the next is parsed meanwhile.
+            let submitted = queue.submit(store, std::mem::take(&mut batch)).await;
+            if let Some((pending, lines)) = in_flight.replace((submitted, std::mem::take(&mut batch_lines))) {
+                settle(pending, lines, &mut report).await;
+            }
         }
     }
-    flush(queue, store, &mut batch, &mut batch_lines, &mut report).await;
+    if let Some((pending, lines)) = in_flight {
+        settle(pending, lines, &mut report).await;
+    }
+    if !batch.is_empty() {
+        settle(queue.submit(store, batch).await, batch_lines, &mut report).await;
+    }
     Ok(report)
 }
 
-async fn flush(
-    queue: &IngestQueue,
-    store: &Store,
-    batch: &mut Vec<switchboard_connectors::InboundEnvelope>,
-    lines: &mut Vec<usize>,
-    report: &mut ImportReport,
-) {
-    if batch.is_empty() {
-        return;
-    }
-    let outcomes = queue.ingest_many(store, std::mem::take(batch)).await;
-    for (line, outcome) in lines.drain(..).zip(outcomes) {
+/// Waits until a submitted part is written and counts its outcomes.
+async fn settle(pending: Pending, lines: Vec<usize>, report: &mut ImportReport) {
+    let outcomes = pending.outcomes().await;
+    for (line, outcome) in lines.into_iter().zip(outcomes) {
         match outcome {
             Ok(o) if o.duplicate => report.duplicates += 1,
             Ok(_) => report.imported += 1,

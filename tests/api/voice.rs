@@ -97,6 +97,28 @@ async fn wait_for_calls(app: &TestApp, phone: &str, count: usize) -> Vec<Value> 
     }
 }
 
+/// Runs `switchboard import asterisk-cdr` on `file`, which must succeed; its stdout and stderr.
+fn import_cdr(app: &TestApp, account: &str, file: &std::path::Path) -> (String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "--config",
+            config_for(app).to_str().unwrap(),
+            "import",
+            "asterisk-cdr",
+            "--account",
+            account,
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .expect("the import command runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "{stderr}");
+    (stdout, stderr)
+}
+
 async fn a_master_csv_imports_into_the_right_timelines_and_importing_it_again_adds_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let (status, agent) = app
@@ -144,32 +166,10 @@ async fn a_master_csv_imports_into_the_right_timelines_and_importing_it_again_ad
     );
     content += "\"\",\"600123456\",\"1001\",\"from-pstn\",\"\"\"Ana\"\" <600"; // truncated by a crash mid-write
     std::fs::write(&file, &content).unwrap();
-    let import = || {
-        Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args([
-                "--config",
-                config_for(&app).to_str().unwrap(),
-                "import",
-                "asterisk-cdr",
-                "--account",
-                &account,
-                file.to_str().unwrap(),
-            ])
-            .output()
-            .expect("the import command runs")
-    };
 
-    let first = import();
-    let second = import();
+    let (stdout, stderr) = import_cdr(&app, &account, &file);
+    let (second, _) = import_cdr(&app, &account, &file);
 
-    let out = |o: &std::process::Output| {
-        (
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
-    let (stdout, stderr) = out(&first);
-    assert!(first.status.success(), "{stderr}");
     assert!(
         stdout.contains("5 lines")
             && stdout.contains("3 imported, 0 already there, 1 skipped (internal calls), 1 errors"),
@@ -179,8 +179,7 @@ async fn a_master_csv_imports_into_the_right_timelines_and_importing_it_again_ad
         stderr.contains("line 5: expected 16 to 21 columns, found 5"),
         "{stderr}"
     );
-    let (stdout, _) = out(&second);
-    assert!(stdout.contains("0 imported, 3 already there"), "{stdout}");
+    assert!(second.contains("0 imported, 3 already there"), "{second}");
 
     let ana = wait_for_calls(&app, "600123456", 2).await;
     assert_eq!(ana.len(), 2, "{ana:?}");
@@ -216,6 +215,116 @@ async fn a_master_csv_imports_into_the_right_timelines_and_importing_it_again_ad
     let busy = wait_for_calls(&app, "611222333", 1).await;
     assert_eq!(busy[0]["direction"], "outbound");
     assert_eq!(busy[0]["details"]["disposition"], "busy");
+}
+
+/// An import longer than one part (2,000 lines) is written part by part while the next is
+/// parsed: every line lands once, each damaged line is reported with its own number, and each
+/// caller's calls keep their order.
+#[tokio::test]
+async fn a_long_master_csv_imports_every_line_once_and_reports_errors_by_their_line() {
+    const LINES: usize = 4_700;
+    const CALLERS: usize = 40;
+    let app = spawn_app(Backend::Sqlite).await;
+    let (account, _) = voice_account(&app, json!({"extension_max_digits": 4})).await;
+    let start = time::macros::datetime!(2026-03-01 00:00:00);
+    let stamp = |t: time::PrimitiveDateTime| {
+        t.format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap()
+    };
+    let mut content = String::new();
+    for i in 0..LINES {
+        let line_no = i + 1;
+        let at = start + time::Duration::minutes(i as i64);
+        let end = stamp(at + time::Duration::seconds(30));
+        let line = match line_no {
+            // Damaged lines in the second and third parts.
+            2_345 => "\"\",\"600000001\",\"1001\",\"from-pstn\"\n".to_owned(),
+            4_601 => cdr(
+                "600000002",
+                "1001",
+                "",
+                ("yesterday", "", &end),
+                (30, 0),
+                "NO ANSWER",
+                "x.1",
+            ),
+            _ => {
+                let caller = format!("6000000{:02}", i % CALLERS);
+                let answered = i % 3 != 0;
+                let (answer, secs, disposition) = match answered {
+                    true => (stamp(at + time::Duration::seconds(2)), (30, 28), "ANSWERED"),
+                    false => (String::new(), (30, 0), "NO ANSWER"),
+                };
+                cdr(
+                    &caller,
+                    "1001",
+                    "",
+                    (&stamp(at), &answer, &end),
+                    secs,
+                    disposition,
+                    &format!("1772300000.{i}"),
+                )
+            }
+        };
+        content += &line;
+    }
+    let file = app.dir.path().join("Master.csv");
+    std::fs::write(&file, &content).unwrap();
+
+    let (first, errors) = import_cdr(&app, &account, &file);
+    let (second, _) = import_cdr(&app, &account, &file);
+
+    let stored = LINES - 2;
+    assert!(
+        first.contains(&format!("{LINES} lines")) && first.contains(&format!("{stored} imported, 0 already there")),
+        "{first}"
+    );
+    let reported: Vec<&str> = errors.lines().filter(|l| l.contains("line ")).collect();
+    assert_eq!(reported.len(), 2, "{errors}");
+    assert!(
+        reported[0].contains("line 2345: expected 16 to 21 columns, found 4"),
+        "{errors}"
+    );
+    assert!(reported[1].contains("line 4601: column start"), "{errors}");
+    assert!(
+        second.contains(&format!("0 imported, {stored} already there")),
+        "{second}"
+    );
+    let (_, ready) = app.get("/readyz").await;
+    assert_eq!(ready["store_seq"], stored, "each line written once, none twice");
+
+    // One caller's calls: every line of theirs, newest first, one minute apart per 40 lines.
+    let (status, found) = app.get("/api/v1/contacts/lookup?phone=600000007").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let contact = found["contact"]["id"].as_str().unwrap().to_owned();
+    let (mut times, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let query = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (status, page) = app
+            .get(&format!("/api/v1/contacts/{contact}/timeline?limit=50{query}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            times.push(item["occurred_at"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..LINES)
+        .filter(|i| i % CALLERS == 7 && ![2_344, 4_600].contains(i))
+        .rev()
+        .map(|i| {
+            (start + time::Duration::minutes(i as i64))
+                .assume_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(times, expected);
 }
 
 async fn a_followed_cdr_file_ingests_only_new_lines_across_a_restart_and_a_rotation(backend: Backend) {
