@@ -181,3 +181,87 @@ async fn search_understands_phrases_prefixes_phone_fragments_and_filters(backend
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{short}");
     assert_eq!(short["error"]["field"], "q");
 }
+
+/// A rebuild on one node while another keeps revising calls: a row the rebuild has read and
+/// that then changes comes back with a later sequence number. The rebuilt index, caught up,
+/// must hold every interaction once, in its latest version.
+#[tokio::test]
+async fn a_rebuild_while_rows_change_holds_each_interaction_once_in_its_latest_version() {
+    // More than two of the rebuild's reads of 5,000.
+    const LINES: usize = 12_000;
+    let app = spawn_app(Backend::Sqlite).await;
+    let (account, _) = crate::voice::voice_account(&app, json!({})).await;
+    let start = time::macros::datetime!(2026-03-01 00:00:00);
+    let mut content = String::new();
+    for i in 0..LINES {
+        let at = start + time::Duration::seconds(i as i64);
+        let times = (
+            &crate::voice::cdr_time(at)[..],
+            "",
+            &crate::voice::cdr_time(at + time::Duration::seconds(20))[..],
+        );
+        let caller = format!("6{:08}", 10_000_000 + i % 500);
+        content += &crate::voice::cdr(&caller, "1001", "", times, (20, 0), "NO ANSWER", &format!("r.{i}"));
+    }
+    let file = app.dir.path().join("Master.csv");
+    std::fs::write(&file, content).unwrap();
+    let (out, _) = crate::voice::import_cdr(&app, &account, &file);
+    assert!(out.contains(&format!("{LINES} imported")), "{out}");
+
+    // The other node: the same store, revising the first rows the rebuild reads, round after
+    // round, for as long as the rebuild runs.
+    let url = secrecy::ExposeSecret::expose_secret(&app.settings.database.url).to_owned();
+    let store = switchboard::store::Store::connect(&url, 4).await.unwrap();
+    let first: Vec<_> = store.index_batch(0, 1_000).await.unwrap();
+    let (index, writer) = switchboard::search::SearchIndex::open(&app.dir.path().join("rebuilt"), 50).unwrap();
+    let mut indexer = switchboard::search::indexer::Indexer::new(index.clone(), writer, store.clone());
+    let rebuilding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reviser = tokio::spawn({
+        let (store, rebuilding) = (store.clone(), rebuilding.clone());
+        async move {
+            let mut revised = std::collections::HashMap::new();
+            for (round, (row, _)) in (0..).zip(first.iter().cycle()) {
+                if !rebuilding.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let revision = switchboard::store::Revision {
+                    occurred_at: row.occurred_at,
+                    text: Some(format!("revisado ronda{round}")),
+                    details: row.details.clone(),
+                    author_agent_id: row.author_agent_id,
+                };
+                store.revise_interaction(row.id, revision).await.unwrap();
+                revised.insert(row.id, round);
+            }
+            revised
+        }
+    });
+    let indexed = indexer.rebuild().await.unwrap();
+    rebuilding.store(false, std::sync::atomic::Ordering::SeqCst);
+    let revised = reviser.await.unwrap();
+    // Rows revised after the rebuild read them were read again: the case this test is about.
+    assert!(indexed > LINES, "{indexed} reads: no row was revised once read");
+    indexer.catch_up().await.unwrap();
+
+    assert!(!revised.is_empty());
+    assert_eq!(index.num_docs(), LINES as u64, "one document per interaction");
+    let found = index
+        .search("revisado", switchboard::search::Filters::default(), 10, 0, true)
+        .await
+        .unwrap();
+    assert_eq!(found.total.count, revised.len(), "every revised row, once");
+    for (id, round) in revised.iter().take(50) {
+        let latest = index
+            .search(
+                &format!("ronda{round}"),
+                switchboard::search::Filters::default(),
+                10,
+                0,
+                true,
+            )
+            .await
+            .unwrap();
+        let ids: Vec<_> = latest.hits.iter().map(|(hit, _)| *hit).collect();
+        assert_eq!(ids, [*id], "the latest revision of {id} is the one indexed");
+    }
+}

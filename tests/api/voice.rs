@@ -46,7 +46,7 @@ pub(crate) fn cdr(
     )
 }
 
-async fn voice_account(app: &TestApp, settings: Value) -> (String, String) {
+pub(crate) async fn voice_account(app: &TestApp, settings: Value) -> (String, String) {
     let (status, account) = app
         .post(
             "/api/v1/channel-accounts",
@@ -97,8 +97,16 @@ async fn wait_for_calls(app: &TestApp, phone: &str, count: usize) -> Vec<Value> 
     }
 }
 
+/// A time as cdr_csv writes it.
+pub(crate) fn cdr_time(t: time::PrimitiveDateTime) -> String {
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second]"
+    ))
+    .unwrap()
+}
+
 /// Runs `switchboard import asterisk-cdr` on `file`, which must succeed; its stdout and stderr.
-fn import_cdr(app: &TestApp, account: &str, file: &std::path::Path) -> (String, String) {
+pub(crate) fn import_cdr(app: &TestApp, account: &str, file: &std::path::Path) -> (String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args([
             "--config",
@@ -227,17 +235,11 @@ async fn a_long_master_csv_imports_every_line_once_and_reports_errors_by_their_l
     let app = spawn_app(Backend::Sqlite).await;
     let (account, _) = voice_account(&app, json!({"extension_max_digits": 4})).await;
     let start = time::macros::datetime!(2026-03-01 00:00:00);
-    let stamp = |t: time::PrimitiveDateTime| {
-        t.format(time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]"
-        ))
-        .unwrap()
-    };
     let mut content = String::new();
     for i in 0..LINES {
         let line_no = i + 1;
         let at = start + time::Duration::minutes(i as i64);
-        let end = stamp(at + time::Duration::seconds(30));
+        let end = cdr_time(at + time::Duration::seconds(30));
         let line = match line_no {
             // Damaged lines in the second and third parts.
             2_345 => "\"\",\"600000001\",\"1001\",\"from-pstn\"\n".to_owned(),
@@ -254,14 +256,14 @@ async fn a_long_master_csv_imports_every_line_once_and_reports_errors_by_their_l
                 let caller = format!("6000000{:02}", i % CALLERS);
                 let answered = i % 3 != 0;
                 let (answer, secs, disposition) = match answered {
-                    true => (stamp(at + time::Duration::seconds(2)), (30, 28), "ANSWERED"),
+                    true => (cdr_time(at + time::Duration::seconds(2)), (30, 28), "ANSWERED"),
                     false => (String::new(), (30, 0), "NO ANSWER"),
                 };
                 cdr(
                     &caller,
                     "1001",
                     "",
-                    (&stamp(at), &answer, &end),
+                    (&cdr_time(at), &answer, &end),
                     secs,
                     disposition,
                     &format!("1772300000.{i}"),
