@@ -2,6 +2,7 @@
 //! once at the edge into a canonical form, so two spellings of one address compare equal and the
 //! hub never handles a raw string for an address.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -62,7 +63,7 @@ impl<'de> Deserialize<'de> for EmailAddress {
 }
 
 /// The region a phone number written without a country code is read in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Region(phonenumber::country::Id);
 
 impl Region {
@@ -85,6 +86,14 @@ impl<'de> Deserialize<'de> for Region {
 #[serde(transparent)]
 pub struct PhoneNumber(String);
 
+/// Numbers parsed lately, by spelling and region, valid or not. phonenumber's parsing and
+/// validation run its regexes, a fourteenth of the CPU of an SMS webhook; the same spellings
+/// come back all the time (our own number in every SMS's `To`, a caller's every call).
+static PARSED: std::sync::LazyLock<std::sync::Mutex<HashMap<(String, Region), Option<PhoneNumber>>>> =
+    std::sync::LazyLock::new(Default::default);
+/// Spellings kept before the memo starts again from empty.
+const PARSED_KEPT: usize = 8_192;
+
 impl PhoneNumber {
     /// Parses a number in any common spelling: `+34 600 12 34 56`, `0034600123456` (the
     /// default region's international prefix), or `600123456` read in `default_region`.
@@ -94,11 +103,21 @@ impl PhoneNumber {
         if trimmed.is_empty() || trimmed.len() > 40 {
             return Err(AddressError::Phone);
         }
-        let number = phonenumber::parse(Some(default_region.0), trimmed).map_err(|_| AddressError::Phone)?;
-        if !phonenumber::is_valid(&number) {
-            return Err(AddressError::Phone);
+        let key = (trimmed.to_owned(), default_region);
+        if let Some(known) = PARSED.lock().ok().and_then(|memo| memo.get(&key).cloned()) {
+            return known.ok_or(AddressError::Phone);
         }
-        Ok(Self(number.format().mode(phonenumber::Mode::E164).to_string()))
+        let parsed = phonenumber::parse(Some(default_region.0), trimmed)
+            .ok()
+            .filter(phonenumber::is_valid)
+            .map(|number| Self(number.format().mode(phonenumber::Mode::E164).to_string()));
+        if let Ok(mut memo) = PARSED.lock() {
+            if memo.len() >= PARSED_KEPT {
+                memo.clear();
+            }
+            memo.insert(key, parsed.clone());
+        }
+        parsed.ok_or(AddressError::Phone)
     }
 
     /// Accepts a value that is already canonical E.164, as read back from the store.
@@ -264,6 +283,18 @@ mod tests {
     fn garbage_and_impossible_numbers_are_refused() {
         for bad in ["", "abc", "12", "+34 12", &"9".repeat(60)] {
             assert_eq!(PhoneNumber::parse(bad, es()), Err(AddressError::Phone), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_remembered_spelling_is_read_again_in_its_own_region() {
+        let us = Region::parse("us").unwrap();
+        for _ in 0..2 {
+            assert_eq!(PhoneNumber::parse("600123456", es()).unwrap().as_str(), "+34600123456");
+            assert_eq!(PhoneNumber::parse("2015550123", us).unwrap().as_str(), "+12015550123");
+            // The same digits are no number in Spain, and remembered as none.
+            assert_eq!(PhoneNumber::parse("2015550123", es()), Err(AddressError::Phone));
+            assert_eq!(PhoneNumber::parse("600123456", us), Err(AddressError::Phone));
         }
     }
 
