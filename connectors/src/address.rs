@@ -89,8 +89,8 @@ pub struct PhoneNumber(String);
 /// Numbers parsed lately, by spelling and region, valid or not. phonenumber's parsing and
 /// validation run its regexes, a fourteenth of the CPU of an SMS webhook; the same spellings
 /// come back all the time (our own number in every SMS's `To`, a caller's every call).
-static PARSED: std::sync::LazyLock<std::sync::Mutex<HashMap<(String, Region), Option<PhoneNumber>>>> =
-    std::sync::LazyLock::new(Default::default);
+static PARSED: std::sync::LazyLock<std::sync::Mutex<Memo>> = std::sync::LazyLock::new(Default::default);
+type Memo = HashMap<(String, Region), Option<PhoneNumber>>;
 /// Spellings kept before the memo starts again from empty.
 const PARSED_KEPT: usize = 8_192;
 
