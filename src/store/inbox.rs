@@ -13,7 +13,7 @@ use super::{Store, StoreError, Tx};
 use crate::domain::*;
 
 /// Which conversations the inbox shows.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct InboxFilter {
     pub status: Option<ConversationStatus>,
     pub channel: Option<ChannelKind>,
@@ -72,41 +72,18 @@ impl Label {
 const PREVIEW: &str = "FROM interactions i WHERE i.conversation_id = c.id AND i.direction <> 'note'
                        ORDER BY i.occurred_at DESC, i.id DESC LIMIT 1";
 
+/// The most urgent first; within a priority, customers waiting longest first, then the most
+/// recently active. The index `conversations_inbox` holds conversations in this order: the
+/// two change together.
+const INBOX_ORDER: &str = "CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,
+                           (c.waiting_since IS NULL), c.waiting_since, c.last_activity_at DESC, c.id DESC";
+
 impl Store {
     /// The inbox: the most urgent first; within a priority, customers waiting longest first,
     /// then the most recently active.
     pub async fn inbox(&self, f: &InboxFilter) -> Result<Vec<InboxItem>, StoreError> {
-        let mut c = super::conditions::Conditions::default();
-        c.equal("c.status", f.status.map(|s| s.as_str()))
-            .equal("c.channel", f.channel.map(|c| c.as_str()))
-            .equal("c.channel_account_id", f.channel_account_id.map(|a| a.to_string()))
-            .equal("c.assignee_id", f.assignee_id.map(|a| a.to_string()))
-            .when(f.unassigned, "c.assignee_id IS NULL")
-            .with(
-                "EXISTS (SELECT 1 FROM conversation_labels l WHERE l.conversation_id = c.id AND l.label = {})",
-                f.label.as_ref().map(|l| l.as_str().to_owned()),
-            );
-        let limit = c.param(f.limit);
-        let scope = super::accounts_clause("c.channel_account_id", c.next_param(), f.accounts.as_deref());
-        let conditions = c.sql();
-        let query = c.bind(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT c.*, ct.name AS contact_name, h.value AS handle_value, a.name AS account_name,
-                    ag.name AS assignee_name,
-                    (SELECT substr(i.body_text, 1, 160) {PREVIEW}) AS preview,
-                    (SELECT i.direction {PREVIEW}) AS preview_direction,
-                    CASE WHEN EXISTS (SELECT 1 FROM sla_breaches b WHERE b.conversation_id = c.id
-                                      AND b.kind = c.sla_due_kind AND b.due_at = c.sla_due_at)
-                         THEN 1 ELSE 0 END AS sla_breached
-             FROM conversations c
-             JOIN contacts ct ON ct.id = c.contact_id
-             JOIN handles h ON h.id = c.handle_id
-             JOIN channel_accounts a ON a.id = c.channel_account_id
-             LEFT JOIN agents ag ON ag.id = c.assignee_id
-             WHERE {conditions}{scope}
-             ORDER BY CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,
-                      (c.waiting_since IS NULL), c.waiting_since, c.last_activity_at DESC, c.id DESC
-             LIMIT {limit}"
-        ))));
+        let (sql, c) = inbox_statement(f);
+        let query = c.bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
         let rows = super::bind_accounts(query, f.accounts.as_deref())
             .fetch_all(self.reader())
             .await?;
@@ -203,9 +180,83 @@ fn inbox_item(row: &AnyRow) -> Result<InboxItem, StoreError> {
     })
 }
 
+/// The inbox's statement for `f`, and the values to bind (then the accounts of its scope).
+fn inbox_statement(f: &InboxFilter) -> (String, super::conditions::Conditions) {
+    let mut c = super::conditions::Conditions::default();
+    c.equal("c.status", f.status.map(|s| s.as_str()))
+        .equal("c.channel", f.channel.map(|c| c.as_str()))
+        .equal("c.channel_account_id", f.channel_account_id.map(|a| a.to_string()))
+        .equal("c.assignee_id", f.assignee_id.map(|a| a.to_string()))
+        .when(f.unassigned, "c.assignee_id IS NULL")
+        .with(
+            "EXISTS (SELECT 1 FROM conversation_labels l WHERE l.conversation_id = c.id AND l.label = {})",
+            f.label.as_ref().map(|l| l.as_str().to_owned()),
+        );
+    let limit = c.param(f.limit);
+    let scope = super::accounts_clause("c.channel_account_id", c.next_param(), f.accounts.as_deref());
+    let conditions = c.sql();
+    // The page is chosen first, from the conversations alone, and only its rows are joined and
+    // given previews: SQLite computes a sorted query's columns for every candidate before
+    // sorting, which ran the three subqueries below for each open conversation (84 ms for 200
+    // of 28,000 open at 100k, 1.3 s at 8 clients).
+    let sql = format!(
+        "WITH page AS (SELECT c.id FROM conversations c WHERE {conditions}{scope} ORDER BY {INBOX_ORDER} LIMIT {limit})
+         SELECT c.*, ct.name AS contact_name, h.value AS handle_value, a.name AS account_name,
+                ag.name AS assignee_name,
+                (SELECT substr(i.body_text, 1, 160) {PREVIEW}) AS preview,
+                (SELECT i.direction {PREVIEW}) AS preview_direction,
+                CASE WHEN EXISTS (SELECT 1 FROM sla_breaches b WHERE b.conversation_id = c.id
+                                  AND b.kind = c.sla_due_kind AND b.due_at = c.sla_due_at)
+                     THEN 1 ELSE 0 END AS sla_breached
+         FROM page
+         JOIN conversations c ON c.id = page.id
+         JOIN contacts ct ON ct.id = c.contact_id
+         JOIN handles h ON h.id = c.handle_id
+         JOIN channel_accounts a ON a.id = c.channel_account_id
+         LEFT JOIN agents ag ON ag.id = c.assignee_id
+         ORDER BY {INBOX_ORDER}"
+    );
+    (sql, c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An inbox page is read from the index in the inbox's order, not sorted from every open
+    /// conversation; only the page itself (at most `limit` rows) is sorted again.
+    #[tokio::test]
+    async fn an_inbox_page_is_the_first_rows_of_its_index() {
+        use crate::store::rows::RowExt;
+        let (_dir, store) = crate::store::temp_sqlite_store().await;
+        let open = InboxFilter {
+            status: Some(ConversationStatus::Open),
+            limit: 200,
+            ..Default::default()
+        };
+        let scoped = InboxFilter {
+            accounts: Some(vec![ChannelAccountId::new()]),
+            unassigned: true,
+            ..open.clone()
+        };
+        for f in [open, scoped] {
+            let (sql, c) = inbox_statement(&f);
+            let query = c.bind(sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))));
+            let steps: Vec<String> = super::super::bind_accounts(query, f.accounts.as_deref())
+                .fetch_all(store.reader())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.text("detail").unwrap())
+                .collect();
+            assert!(
+                steps.iter().any(|s| s.contains("INDEX conversations_inbox")),
+                "{steps:?}"
+            );
+            let sorts = steps.iter().filter(|s| *s == "USE TEMP B-TREE FOR ORDER BY").count();
+            assert_eq!(sorts, 1, "only the page is sorted: {steps:?}");
+        }
+    }
 
     #[test]
     fn labels_are_trimmed_lower_case_and_bounded() {
