@@ -84,8 +84,9 @@
 //! also writes `DIR/<store>-<size>.json` (the machine, commit, date, every setting and every
 //! table, rows keyed by column) and `DIR/<store>-<size>.md`, and redraws
 //! `DIR/latency-by-size.svg`, the p99 of search, caller lookup and write-to-searchable against
-//! data size, from every report in `DIR`: run each size with the same `--out` to fill it. A row
-//! that counted failed requests fails the run (after the files are written).
+//! data size, from every report in `DIR`: run each size with the same `--out` to fill it
+//! (`--chart-only --out DIR` redraws it alone). A row that counted failed requests fails the
+//! run (after the files are written).
 //!
 //! `--quick` is the short run CI makes to keep this command working: 100k interactions; seed,
 //! search, compare, lookup, webhooks, cdr (20k lines) and freshness (2 s per rate) with fewer
@@ -193,6 +194,10 @@ struct Args {
     /// `latency-by-size.svg` from every report there.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Run nothing: only redraw `latency-by-size.svg` from the reports in `--out` (after a
+    /// report was added or replaced by hand).
+    #[arg(long, requires = "out")]
+    chart_only: bool,
 }
 
 impl Args {
@@ -258,6 +263,11 @@ fn main() -> Result<()> {
 }
 
 async fn run(args: Args) -> Result<()> {
+    if let (true, Some(dir)) = (args.chart_only, &args.out) {
+        let chart = draw_chart(dir)?;
+        println!("wrote {}", chart.display());
+        return Ok(());
+    }
     let started = Instant::now();
     let commit = report::commit();
     let wanted = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
@@ -306,17 +316,22 @@ fn write_report(args: &Args, dir: &std::path::Path, commit: String, wall: f64, t
         markdown.push_str(&table.render());
     }
     let json = report.write(dir, &markdown)?;
+    match draw_chart(dir) {
+        Ok(chart) => println!("\nwrote {}, its .md and {}", json.display(), chart.display()),
+        Err(e) => println!("\nwrote {} and its .md; no chart: {e}", json.display()),
+    }
+    Ok(())
+}
+
+/// Redraws `latency-by-size.svg` in `dir` from every report there; returns its path.
+fn draw_chart(dir: &std::path::Path) -> Result<PathBuf> {
     let chart = dir.join("latency-by-size.svg");
     let (reports, skipped) = report::Report::read_all(dir)?;
     for file in skipped {
         println!("not a report, left out of the chart: {file}");
     }
-    let lines = chart::series(&reports);
-    match chart::draw(&chart, &lines) {
-        Ok(()) => println!("\nwrote {}, its .md and {}", json.display(), chart.display()),
-        Err(e) => println!("\nwrote {} and its .md; no chart: {e}", json.display()),
-    }
-    Ok(())
+    chart::draw(&chart, &chart::series(&reports))?;
+    Ok(chart)
 }
 
 fn store_name(args: &Args) -> &'static str {
