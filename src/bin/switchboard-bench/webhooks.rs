@@ -69,9 +69,8 @@ pub async fn sms_account(bench: &Bench, dataset: &Dataset) -> Result<SmsAccount>
 }
 
 /// One load level: `messages` signed webhooks with MessageSids unique to `tag`, from `clients`
-/// clients, spread round-robin over `bases` (the nodes' URLs). Returns the run and how many
-/// acknowledged messages were then found in the store.
-pub async fn load(
+/// clients, spread round-robin over `bases` (the nodes' URLs); returns when every answer is in.
+pub async fn send(
     bench: &Bench,
     dataset: &Dataset,
     sms: &SmsAccount,
@@ -79,7 +78,7 @@ pub async fn load(
     clients: usize,
     messages: usize,
     bases: &[String],
-) -> (LoadRun, usize) {
+) -> LoadRun {
     let http = bench.http.clone();
     let urls: Vec<String> = bases.iter().map(|base| format!("{base}{}", sms.path)).collect();
     let signed_url = format!("{PUBLIC_URL}{}", sms.path);
@@ -88,7 +87,7 @@ pub async fn load(
     let people = dataset.people.clone();
     let bodies = sms.bodies.clone();
     let seed = dataset.seed;
-    let run = closed_loop(clients, messages, LEVEL_DEADLINE, move |i| {
+    closed_loop(clients, messages, LEVEL_DEADLINE, move |i| {
         let person = &people[(i.wrapping_mul(2_654_435_761)) % people.len()];
         let params: Vec<(String, String)> = [
             ("ToCountry", "ES"),
@@ -126,11 +125,16 @@ pub async fn load(
             }
         }
     })
-    .await;
-    // Every acknowledged message must be in the store.
+    .await
+}
+
+/// How many of the run's acknowledged messages are in the store: all of them, or an
+/// acknowledgement was not durable.
+pub async fn durable(bench: &Bench, dataset: &Dataset, sms: &SmsAccount, tag: usize, run: &LoadRun) -> usize {
     let store = bench.hub.store.clone();
     let account_id = sms.account_id;
-    let found = futures::stream::iter(run.samples.iter().filter(|s| s.ok).map(|s| s.value as usize))
+    let seed = dataset.seed;
+    futures::stream::iter(run.samples.iter().filter(|s| s.ok).map(|s| s.value as usize))
         .map(|i| {
             let store = store.clone();
             async move {
@@ -143,8 +147,7 @@ pub async fn load(
         .buffer_unordered(16)
         .filter(|found| std::future::ready(*found))
         .count()
-        .await;
-    (run, found)
+        .await
 }
 
 pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) -> Result<()> {
@@ -167,7 +170,8 @@ pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) ->
     );
     for (level, clients) in LEVELS.into_iter().enumerate() {
         let bases = [bench.base.clone()];
-        let (run, found) = load(bench, dataset, &sms, level, clients, messages_per_level, &bases).await;
+        let run = send(bench, dataset, &sms, level, clients, messages_per_level, &bases).await;
+        let found = durable(bench, dataset, &sms, level, &run).await;
         let acked = run.samples.iter().filter(|s| s.ok).count();
         let p = Percentiles::of(&run.latencies(None, true));
         let acks_per_s = acked as f64 / run.elapsed.as_secs_f64().max(1e-9);
@@ -200,6 +204,61 @@ pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) ->
         }
     }
     table.note("durable: acknowledged messages found in the store afterwards by their MessageSid");
+    table.print();
+    http_alone(bench, dataset, &sms, messages_per_level).await
+}
+
+/// The same requests from the same client, answered by a route of the benchmark's own that
+/// reads the form and answers TwiML, without verifying or storing anything: how many webhooks
+/// per second the HTTP stack and the client take on this machine before the hub does any work.
+async fn http_alone(bench: &Bench, dataset: &Dataset, sms: &SmsAccount, messages_per_level: usize) -> Result<()> {
+    let app = axum::Router::new().route(
+        "/webhooks/sms/{account}/twilio",
+        axum::routing::post(|_: axum::Form<Vec<(String, String)>>| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+                twilio::twiml(None),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the answer-only server")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut table = Table::new(
+        "webhooks_http",
+        "5b. the same webhooks answered without verifying or storing (the HTTP stack and the client alone)",
+        &["clients", "sent", "answered", "answers/s", "p50 ms", "p99 ms"],
+    );
+    for (level, clients) in LEVELS.into_iter().enumerate() {
+        let tag = LEVELS.len() + level;
+        let run = send(
+            bench,
+            dataset,
+            sms,
+            tag,
+            clients,
+            messages_per_level,
+            std::slice::from_ref(&base),
+        )
+        .await;
+        let answered = run.samples.iter().filter(|s| s.ok).count();
+        let p = Percentiles::of(&run.latencies(None, true));
+        table.row(vec![
+            clients.to_string(),
+            run.count(None).to_string(),
+            answered.to_string(),
+            rate(answered, run.elapsed),
+            ms(p.p50),
+            ms(p.p99),
+        ]);
+    }
+    server.abort();
+    table.note(
+        "an axum route in the benchmark's process, on the same runtime the hub serves from: the ceiling for the \
+         table above on this machine, with the client sharing its cores",
+    );
     table.print();
     Ok(())
 }
