@@ -9,7 +9,8 @@
 //! is rolled back and the batch written again with a savepoint per envelope. Nobody waits for a
 //! batch to fill: the batch is whatever arrived while the previous commit was syncing, so under
 //! light load each envelope is committed alone and at once, and under heavy load the sync cost
-//! is shared. Envelopes already stored are answered from one read per account, before the queue.
+//! is shared. Of several envelopes submitted together, those already stored are answered from
+//! one read per account before the queue; an envelope submitted alone is looked up by the writer.
 
 use std::collections::{HashMap, HashSet};
 
@@ -115,6 +116,9 @@ pub struct IngestQueue {
 struct Job {
     envelope: InboundEnvelope,
     body: Body,
+    /// The pre-check looked for a stored touchpoint with this envelope's external id, and found
+    /// none.
+    external_checked: bool,
     /// The pre-check looked for a stored mail with this envelope's Message-ID, and found none.
     mail_checked: bool,
     reply: oneshot::Sender<Result<IngestOutcome, IngestError>>,
@@ -132,7 +136,7 @@ impl Checks {
     /// For a twin inside the batch or a retry, everything; otherwise what the pre-check missed.
     fn for_job(job: &Job, again: bool) -> Self {
         Self {
-            external_id: again,
+            external_id: again || !job.external_checked,
             message_id: again || !job.mail_checked,
         }
     }
@@ -202,10 +206,19 @@ impl IngestQueue {
     /// Queues touchpoints for the writer and returns without waiting for them to be written,
     /// so that a bulk import prepares its next part while the writer writes this one. Parts
     /// submitted one after the other are written in that order.
+    ///
+    /// Several touchpoints (an import, a mailbox's new mail) are first looked up on the read
+    /// pool, so a file imported again costs the writer nothing. A touchpoint arriving alone (a
+    /// webhook, a chat message) is looked up by the writer instead, inside its transaction: one
+    /// indexed read on its own connection, where the pool's read cost a webhook a query and a
+    /// connection check on another thread (a seventh of a webhook's CPU, perf).
     pub async fn submit(&self, store: &Store, envelopes: Vec<InboundEnvelope>) -> Pending {
         // Envelopes enter the queue in their own order, which threading depends on: a reply
         // must not overtake its parent.
-        let stored = Prechecked::of(store, &envelopes).await;
+        let stored = match envelopes.len() {
+            0 | 1 => Prechecked::default(),
+            _ => Prechecked::of(store, &envelopes).await,
+        };
         let mut pending = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
             pending.push(
@@ -214,20 +227,22 @@ impl IngestQueue {
                 } else if let Some(existing) = stored.existing(&envelope) {
                     Submitted::Done(Box::new(Ok(IngestOutcome::duplicate(existing.clone()))))
                 } else {
-                    let mail_checked = stored.mail_checked(&envelope);
-                    self.enqueue(envelope, mail_checked).await
+                    let checked = (stored.external_checked(&envelope), stored.mail_checked(&envelope));
+                    self.enqueue(envelope, checked).await
                 },
             );
         }
         Pending(pending)
     }
 
-    async fn enqueue(&self, envelope: InboundEnvelope, mail_checked: bool) -> Submitted {
+    /// `checked`: whether the pre-check looked the envelope up by external id, and by Message-ID.
+    async fn enqueue(&self, envelope: InboundEnvelope, (external_checked, mail_checked): (bool, bool)) -> Submitted {
         let channel = envelope.channel;
         let (reply, receiver) = oneshot::channel();
         let job = Job {
             body: Body::of(&envelope),
             envelope,
+            external_checked,
             mail_checked,
             reply,
         };
@@ -247,6 +262,8 @@ impl IngestQueue {
 struct Prechecked {
     by_external_id: HashMap<(ChannelAccountId, String), Interaction>,
     by_message_id: HashMap<(ChannelAccountId, String), Interaction>,
+    /// Accounts whose external ids were looked up.
+    external_checked: HashSet<ChannelAccountId>,
     /// Accounts whose Message-IDs were looked up.
     mail_checked: HashSet<ChannelAccountId>,
 }
@@ -268,9 +285,12 @@ impl Prechecked {
         let mut found = Self::default();
         for (account, (external_ids, message_ids)) in by_account {
             match store.interactions_by_external_ids(account, &external_ids).await {
-                Ok(stored) => found
-                    .by_external_id
-                    .extend(stored.into_iter().map(|(id, i)| ((account, id), i))),
+                Ok(stored) => {
+                    found
+                        .by_external_id
+                        .extend(stored.into_iter().map(|(id, i)| ((account, id), i)));
+                    found.external_checked.insert(account);
+                }
                 Err(error) => tracing::warn!(%account, %error, "duplicate pre-check failed; the writer checks instead"),
             }
             if message_ids.is_empty() {
@@ -302,6 +322,12 @@ impl Prechecked {
                     .get(&(account, message_id))
                     .filter(|_| envelope.channel == ChannelKind::Email)
             })
+    }
+
+    /// Whether the envelope's external id was looked up (and not found).
+    fn external_checked(&self, envelope: &InboundEnvelope) -> bool {
+        self.external_checked
+            .contains(&ChannelAccountId(envelope.channel_account_id))
     }
 
     /// Whether the envelope's Message-ID was looked up (and not found).

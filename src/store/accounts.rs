@@ -1,5 +1,7 @@
 //! Channel accounts (inboxes) and the connectors' saved cursors.
 
+use std::collections::HashMap;
+
 use rand::Rng as _;
 
 use super::rows::RowExt;
@@ -35,13 +37,20 @@ impl Store {
         self.channel_account(id).await
     }
 
+    /// A channel account, read from the store once and then remembered: every webhook asks for
+    /// its account, and an account's row never changes after it is created.
     pub async fn channel_account(&self, id: ChannelAccountId) -> Result<ChannelAccount, StoreError> {
+        if let Some(account) = self.accounts.get(id) {
+            return Ok(account);
+        }
         let row = sqlx::query("SELECT * FROM channel_accounts WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("channel account"))?;
-        account_from_row(&row)
+        let account = account_from_row(&row)?;
+        self.accounts.remember(&account);
+        Ok(account)
     }
 
     pub async fn channel_accounts(&self) -> Result<Vec<ChannelAccount>, StoreError> {
@@ -90,6 +99,27 @@ pub(crate) async fn save_cursor(
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// Channel accounts read before, shared by the clones of a store.
+///
+/// Sound because nothing changes a `channel_accounts` row's id, kind, name, settings or secret
+/// once it is inserted (its `calendar_id` is not part of [`ChannelAccount`]), so a remembered
+/// account is the stored one, on every node. A statement that changes one of them must also
+/// make every node forget it.
+#[derive(Clone, Default)]
+pub(crate) struct Remembered(std::sync::Arc<std::sync::RwLock<HashMap<ChannelAccountId, ChannelAccount>>>);
+
+impl Remembered {
+    fn get(&self, id: ChannelAccountId) -> Option<ChannelAccount> {
+        self.0.read().ok()?.get(&id).cloned()
+    }
+
+    fn remember(&self, account: &ChannelAccount) {
+        if let Ok(mut accounts) = self.0.write() {
+            accounts.insert(account.id, account.clone());
+        }
+    }
 }
 
 fn account_from_row(row: &impl RowExt) -> Result<ChannelAccount, StoreError> {

@@ -136,6 +136,8 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// The checkpointer thread runs while any clone of the store lives.
     _alive: std::sync::Arc<()>,
+    /// Channel accounts read before: see [`Store::channel_account`].
+    accounts: accounts::Remembered,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -167,6 +169,7 @@ impl Store {
                 backend: Backend::Sqlite,
                 sqlite_file: Some(file.into()),
                 _alive: alive,
+                accounts: Default::default(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = AnyPoolOptions::new()
@@ -180,6 +183,7 @@ impl Store {
                 backend: Backend::Postgres,
                 sqlite_file: None,
                 _alive: std::sync::Arc::new(()),
+                accounts: Default::default(),
             }
         } else {
             return Err(StoreError::UnsupportedUrl);
