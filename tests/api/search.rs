@@ -77,16 +77,7 @@ async fn reindex_after_deleting_the_index_directory_restores_the_same_results(ba
 
     app.stop().await;
     std::fs::remove_dir_all(app.index_dir()).unwrap();
-    let config = app.dir.path().join("reindex.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = {:?}\n[index]\npath = {:?}\n",
-            secrecy::ExposeSecret::expose_secret(&app.settings.database.url),
-            app.index_dir()
-        ),
-    )
-    .unwrap();
+    let config = reindex_config(&app);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["--config", config.to_str().unwrap(), "reindex"])
         .output()
@@ -182,6 +173,43 @@ async fn search_understands_phrases_prefixes_phone_fragments_and_filters(backend
     assert_eq!(short["error"]["field"], "q");
 }
 
+/// Imports `lines` missed calls, a second apart, from `callers` numbers in turn: caller `k` is
+/// `6{10_000_000 + k}` (Spanish, national form).
+async fn import_missed_calls(app: &TestApp, lines: usize, callers: usize) {
+    let (account, _) = crate::voice::voice_account(app, json!({})).await;
+    let start = time::macros::datetime!(2026-03-01 00:00:00);
+    let mut content = String::new();
+    for i in 0..lines {
+        let at = start + time::Duration::seconds(i as i64);
+        let times = (
+            &crate::voice::cdr_time(at)[..],
+            "",
+            &crate::voice::cdr_time(at + time::Duration::seconds(20))[..],
+        );
+        let caller = format!("6{:08}", 10_000_000 + i % callers);
+        content += &crate::voice::cdr(&caller, "1001", "", times, (20, 0), "NO ANSWER", &format!("r.{i}"));
+    }
+    let file = app.dir.path().join("Master.csv");
+    std::fs::write(&file, content).unwrap();
+    let (out, _) = crate::voice::import_cdr(app, &account, &file);
+    assert!(out.contains(&format!("{lines} imported")), "{out}");
+}
+
+/// A settings file for the command line: the app's store and index.
+fn reindex_config(app: &TestApp) -> std::path::PathBuf {
+    let config = app.dir.path().join("reindex.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = {:?}\n[index]\npath = {:?}\n",
+            secrecy::ExposeSecret::expose_secret(&app.settings.database.url),
+            app.index_dir()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// A rebuild on one node while another keeps revising calls: a row the rebuild has read and
 /// that then changes comes back with a later sequence number. The rebuilt index, caught up,
 /// must hold every interaction once, in its latest version.
@@ -190,23 +218,7 @@ async fn a_rebuild_while_rows_change_holds_each_interaction_once_in_its_latest_v
     // More than two of the rebuild's reads of 5,000.
     const LINES: usize = 12_000;
     let app = spawn_app(Backend::Sqlite).await;
-    let (account, _) = crate::voice::voice_account(&app, json!({})).await;
-    let start = time::macros::datetime!(2026-03-01 00:00:00);
-    let mut content = String::new();
-    for i in 0..LINES {
-        let at = start + time::Duration::seconds(i as i64);
-        let times = (
-            &crate::voice::cdr_time(at)[..],
-            "",
-            &crate::voice::cdr_time(at + time::Duration::seconds(20))[..],
-        );
-        let caller = format!("6{:08}", 10_000_000 + i % 500);
-        content += &crate::voice::cdr(&caller, "1001", "", times, (20, 0), "NO ANSWER", &format!("r.{i}"));
-    }
-    let file = app.dir.path().join("Master.csv");
-    std::fs::write(&file, content).unwrap();
-    let (out, _) = crate::voice::import_cdr(&app, &account, &file);
-    assert!(out.contains(&format!("{LINES} imported")), "{out}");
+    import_missed_calls(&app, LINES, 500).await;
 
     // The other node: the same store, revising the first rows the rebuild reads, round after
     // round, for as long as the rebuild runs.
@@ -264,4 +276,68 @@ async fn a_rebuild_while_rows_change_holds_each_interaction_once_in_its_latest_v
         let ids: Vec<_> = latest.hits.iter().map(|(hit, _)| *hit).collect();
         assert_eq!(ids, [*id], "the latest revision of {id} is the one indexed");
     }
+}
+
+/// `switchboard reindex` killed part-way leaves an index that says how far it got, and the
+/// next start indexes the rest: a rebuild first commits the emptied index with a watermark of
+/// 0, and then only ever commits a watermark that its documents reach.
+#[tokio::test]
+async fn a_reindex_killed_part_way_is_finished_by_the_next_start() {
+    const LINES: usize = 20_000;
+    const CALLERS: usize = 500;
+    let mut app = spawn_app(Backend::Sqlite).await;
+    import_missed_calls(&app, LINES, CALLERS).await;
+    let calls_of = |caller: usize| format!("q=6{:08}", 10_000_000 + caller);
+    let per_caller = json!(LINES / CALLERS);
+    app.search_until(&calls_of(CALLERS - 1), Duration::from_secs(30), |b| {
+        b["total"] == per_caller
+    })
+    .await;
+    app.stop().await;
+
+    let config = reindex_config(&app);
+    let meta_file = app.index_dir().join("meta.json");
+    let payload = || -> Option<String> {
+        let meta = std::fs::read_to_string(&meta_file).ok()?;
+        let meta: Value = serde_json::from_str(&meta).ok()?;
+        meta["payload"].as_str().map(str::to_owned)
+    };
+    let caught_up = payload().expect("the live index has a watermark");
+    assert_ne!(caught_up, "0");
+    let mut reindex = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["--config", config.to_str().unwrap(), "reindex"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the reindex command starts");
+    // Killed as soon as it has emptied the index, while it reads and indexes the store.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while payload().as_deref() != Some("0") {
+        assert!(
+            reindex.try_wait().unwrap().is_none(),
+            "the reindex ended (watermark {:?}) and never committed the emptied index with a watermark of 0",
+            payload()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reindex never emptied the index"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    reindex.kill().unwrap();
+    let status = reindex.wait().unwrap();
+    assert!(!status.success(), "killed, not finished: {status}");
+    assert_eq!(
+        payload().as_deref(),
+        Some("0"),
+        "the kill came before the rebuild's last commit"
+    );
+
+    app.start().await;
+    for caller in [0, CALLERS / 2, CALLERS - 1] {
+        let (found, _) = app
+            .search_until(&calls_of(caller), Duration::from_secs(60), |b| b["total"] == per_caller)
+            .await;
+        assert_eq!(found["total"], per_caller, "caller {caller}: {found}");
+    }
+    assert_eq!(payload(), Some(caught_up), "the watermark is back where it was");
 }
