@@ -82,12 +82,13 @@ impl SearchIndex {
             index
         };
         schema::register(&index);
-        let writer = index
+        let writer: IndexWriter = index
             .writer(writer_memory_mb.max(15) * 1024 * 1024)
             .map_err(|e| match e {
                 tantivy::TantivyError::LockFailure(..) => SearchError::Locked,
                 other => SearchError::Index(other),
             })?;
+        writer.set_merge_policy(Box::new(merge_policy()));
         let watermark = index
             .load_metas()?
             .payload
@@ -164,6 +165,19 @@ impl SearchIndex {
     pub fn num_docs(&self) -> u64 {
         self.inner.reader.searcher().num_docs()
     }
+}
+
+/// tantivy's log merge policy, with levels from 1,000 documents instead of 10,000. Live
+/// indexing commits a segment of a few hundred documents every 200 ms under load; with every
+/// segment below 10,000 documents in one level, the segment growing towards that size was
+/// merged again with each eight new ones, so a document was rewritten several times before it
+/// left the first level. With levels from 1,000, segments merge with their own size: in three
+/// alternating runs of 12,000 webhooks per level, 7 % less CPU and 10 % more acknowledgements
+/// at 32 and 128 clients; search at 100k was no slower (p50 3.2–3.7 against 4.2–4.6 ms).
+fn merge_policy() -> tantivy::indexer::LogMergePolicy {
+    let mut policy = tantivy::indexer::LogMergePolicy::default();
+    policy.set_min_layer_size(1_000);
+    policy
 }
 
 /// Makes sure `dir` holds an index of the current schema version or nothing.
