@@ -95,7 +95,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, lines: usize) -> Result<()> {
         table.note(
             "SQLite alone: the first import's rows copied by one INSERT … SELECT into an empty store of the same \
              schema, with the writer's settings (WAL, a sync at commit, foreign keys); no contact resolved, no \
-             conversation placed, nothing indexed. The most any import into this schema could reach here.",
+             conversation placed, nothing indexed: roughly the most an import into this schema could reach here.",
         );
     }
     table.note(format!(
@@ -177,12 +177,7 @@ async fn sqlite_alone(bench: &Bench, account: &ChannelAccount) -> Result<Option<
         conn.execute_batch("BEGIN")?;
         conn.execute("INSERT INTO channel_accounts SELECT * FROM hub.channel_accounts", [])?;
         conn.execute("INSERT INTO agents SELECT * FROM hub.agents", [])?;
-        for table in ["contacts", "conversations"] {
-            let column = if table == "contacts" {
-                "contact_id"
-            } else {
-                "conversation_id"
-            };
+        for (table, column) in [("contacts", "contact_id"), ("conversations", "conversation_id")] {
             conn.execute(
                 &format!(
                     "INSERT INTO {table} SELECT * FROM hub.{table} WHERE id IN
