@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 
 use crate::auth;
 use crate::domain::{EmailAddress, Role};
-use crate::search::SearchIndex;
 use crate::search::indexer::Indexer;
+use crate::search::{SearchIndex, WriterThreads};
 use crate::settings::Settings;
 use crate::startup::{Application, install_crypto_provider};
 use crate::store::{NewAgent, Store};
@@ -138,7 +138,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Reindex => {
             let store = Store::connect(settings.database.url(), settings.database.max_connections).await?;
-            let (index, writer) = SearchIndex::open(&settings.index.path, settings.index.writer_memory_mb)?;
+            let (index, writer) = SearchIndex::open(
+                &settings.index.path,
+                settings.index.writer_memory_mb,
+                WriterThreads::Rebuild,
+            )?;
             let started = std::time::Instant::now();
             let count = Indexer::new(index, writer, store.clone()).rebuild().await?;
             store.close().await;

@@ -20,7 +20,7 @@ use crate::ingest::IngestWriter;
 
 use crate::cluster::NodeId;
 use crate::search::indexer::Indexer;
-use crate::search::{SearchError, SearchIndex};
+use crate::search::{SearchError, SearchIndex, WriterThreads};
 use crate::settings::Settings;
 use crate::store::{Backend, NewAgent, Store, StoreError};
 
@@ -82,7 +82,11 @@ impl Application {
         let _ = tokio::task::spawn_blocking(move || switchboard_connectors::PhoneNumber::parse("+14155552671", region))
             .await;
 
-        let (search, writer) = SearchIndex::open(&settings.index.path, settings.index.writer_memory_mb)?;
+        let (search, writer) = SearchIndex::open(
+            &settings.index.path,
+            settings.index.writer_memory_mb,
+            WriterThreads::Live,
+        )?;
         let indexer = Indexer::new(search.clone(), writer, store.clone());
         let (writer, ingest_queue) = IngestWriter::new(
             store.clone(),

@@ -225,7 +225,12 @@ async fn a_rebuild_while_rows_change_holds_each_interaction_once_in_its_latest_v
     let url = secrecy::ExposeSecret::expose_secret(&app.settings.database.url).to_owned();
     let store = switchboard::store::Store::connect(&url, 4).await.unwrap();
     let first: Vec<_> = store.index_batch(0, 1_000).await.unwrap();
-    let (index, writer) = switchboard::search::SearchIndex::open(&app.dir.path().join("rebuilt"), 50).unwrap();
+    let (index, writer) = switchboard::search::SearchIndex::open(
+        &app.dir.path().join("rebuilt"),
+        50,
+        switchboard::search::WriterThreads::Rebuild,
+    )
+    .unwrap();
     let mut indexer = switchboard::search::indexer::Indexer::new(index.clone(), writer, store.clone());
     let rebuilding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let reviser = tokio::spawn({

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use switchboard::domain::{ChannelAccount, ChannelKind, ContactId};
-use switchboard::search::SearchIndex;
 use switchboard::search::indexer::Indexer;
+use switchboard::search::{SearchIndex, WriterThreads};
 use switchboard::store::NewChannelAccount;
 
 use crate::data::{self, Accounts, Person, Zipf};
@@ -413,7 +413,7 @@ pub async fn reindex(bench: &Bench, dataset: &Dataset) -> Result<()> {
     }
 
     let dir = bench.dir.path().join("rebuild-index");
-    let (index, writer) = SearchIndex::open(&dir, bench.hub.settings.index.writer_memory_mb)
+    let (index, writer) = SearchIndex::open(&dir, bench.hub.settings.index.writer_memory_mb, WriterThreads::Rebuild)
         .with_context(|| format!("opening a fresh index in {}", dir.display()))?;
     let started = Instant::now();
     let mut indexer = Indexer::new(index.clone(), writer, bench.hub.store.clone());

@@ -272,6 +272,26 @@ where
     }
 }
 
+/// The CPU time, user and system, every thread of this process has used so far, if the kernel
+/// says (`/proc/self/stat`, in clock ticks of 1/100 s: Linux's fixed `USER_HZ`).
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, field 2, is in parentheses and may hold spaces: count after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
+}
+
+/// CPU microseconds per unit of work, or `n/a`.
+pub fn cpu_per(cpu: Option<Duration>, units: usize) -> String {
+    match cpu {
+        Some(cpu) if units > 0 => format!("{:.0}", cpu.as_secs_f64() * 1e6 / units as f64),
+        _ => "n/a".into(),
+    }
+}
+
 /// The process's peak resident set size in MiB (VmHWM), if the kernel says.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -310,5 +330,22 @@ mod tests {
         assert_eq!(p.p99, Duration::from_millis(99));
         assert_eq!(p.max, Duration::from_millis(100));
         assert_eq!(Percentiles::of(&[]).count, 0);
+    }
+
+    #[test]
+    fn process_cpu_grows_with_work() {
+        let before = process_cpu().expect("linux reports the process's cpu time");
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let spent = process_cpu().unwrap() - before;
+        assert!(
+            spent >= Duration::from_millis(50),
+            "100 ms of spinning counted as {spent:?}"
+        );
+        assert_eq!(cpu_per(Some(Duration::from_millis(3)), 1_000), "3");
+        assert_eq!(cpu_per(None, 1_000), "n/a");
     }
 }
