@@ -70,6 +70,8 @@ pub async fn sms_account(bench: &Bench, dataset: &Dataset) -> Result<SmsAccount>
 
 /// One load level: `messages` signed webhooks with MessageSids unique to `tag`, from `clients`
 /// clients, spread round-robin over `bases` (the nodes' URLs); returns when every answer is in.
+/// The requests are encoded and signed before the clock starts, as a provider signs them on
+/// its own machines: the clients only send them.
 pub async fn send(
     bench: &Bench,
     dataset: &Dataset,
@@ -82,42 +84,25 @@ pub async fn send(
     let http = bench.http.clone();
     let urls: Vec<String> = bases.iter().map(|base| format!("{base}{}", sms.path)).collect();
     let signed_url = format!("{PUBLIC_URL}{}", sms.path);
-    let auth_token = sms.auth_token.clone();
-    let account_sid = sms.account_sid.clone();
-    let people = dataset.people.clone();
-    let bodies = sms.bodies.clone();
-    let seed = dataset.seed;
+    let requests: Arc<Vec<(bytes::Bytes, String)>> = Arc::new(
+        (0..messages)
+            .map(|i| {
+                let params = webhook_params(dataset, sms, tag, i);
+                let signature = twilio::signature(&sms.auth_token, &signed_url, &params);
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&params)
+                    .finish();
+                (bytes::Bytes::from(body), signature)
+            })
+            .collect(),
+    );
     closed_loop(clients, messages, LEVEL_DEADLINE, move |i| {
-        let person = &people[(i.wrapping_mul(2_654_435_761)) % people.len()];
-        let params: Vec<(String, String)> = [
-            ("ToCountry", "ES"),
-            ("ToState", ""),
-            ("SmsMessageSid", &sid(seed, tag, i)),
-            ("NumMedia", "0"),
-            ("ToCity", ""),
-            ("FromZip", ""),
-            ("SmsSid", &sid(seed, tag, i)),
-            ("FromState", ""),
-            ("SmsStatus", "received"),
-            ("FromCity", ""),
-            ("Body", &bodies[i % bodies.len()]),
-            ("FromCountry", person.country),
-            ("To", TO),
-            ("ToZip", ""),
-            ("NumSegments", "1"),
-            ("MessageSid", &sid(seed, tag, i)),
-            ("AccountSid", &account_sid),
-            ("From", person.phone.as_str()),
-            ("ApiVersion", "2010-04-01"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let signature = twilio::signature(&auth_token, &signed_url, &params);
+        let (body, signature) = &requests[i];
         let request = http
             .post(&urls[i % urls.len()])
             .header(twilio::SIGNATURE_HEADER, signature)
-            .form(&params);
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.clone());
         async move {
             match request.send().await {
                 Ok(r) if r.status().is_success() => (0, r.bytes().await.is_ok(), i as u64),
@@ -126,6 +111,36 @@ pub async fn send(
         }
     })
     .await
+}
+
+/// The form Twilio posts for inbound message `i` of level `tag`, in Twilio's field order.
+fn webhook_params(dataset: &Dataset, sms: &SmsAccount, tag: usize, i: usize) -> Vec<(String, String)> {
+    let person = &dataset.people[(i.wrapping_mul(2_654_435_761)) % dataset.people.len()];
+    let message_sid = sid(dataset.seed, tag, i);
+    [
+        ("ToCountry", "ES"),
+        ("ToState", ""),
+        ("SmsMessageSid", &message_sid),
+        ("NumMedia", "0"),
+        ("ToCity", ""),
+        ("FromZip", ""),
+        ("SmsSid", &message_sid),
+        ("FromState", ""),
+        ("SmsStatus", "received"),
+        ("FromCity", ""),
+        ("Body", &sms.bodies[i % sms.bodies.len()]),
+        ("FromCountry", person.country),
+        ("To", TO),
+        ("ToZip", ""),
+        ("NumSegments", "1"),
+        ("MessageSid", &message_sid),
+        ("AccountSid", &sms.account_sid),
+        ("From", person.phone.as_str()),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// How many of the run's acknowledged messages are in the store: all of them, or an
