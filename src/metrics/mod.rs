@@ -52,8 +52,7 @@ pub async fn catch_up(store: &Store) -> Result<usize, StoreError> {
     let policies = store.sla_policies().await?;
     let mut calendars: HashMap<ChannelAccountId, Hours> = HashMap::new();
     let mut batch = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let subject = store.metric_subject(*id).await?;
+    for subject in store.metric_subjects(&ids).await? {
         let hours = match calendars.get(&subject.channel_account_id) {
             Some(hours) => hours.clone(),
             None => {

@@ -13,6 +13,9 @@ use super::{Backend, Store, StoreError, Tx};
 use crate::domain::*;
 use crate::metrics::definitions::{Change, Computed, Facts, Sample, SampleKind, Targets, Touch};
 
+/// Conversations read per statement by the metrics worker's batched reads.
+const CONVERSATIONS_PER_QUERY: usize = 500;
+
 /// A conversation as the metrics engine sees it.
 #[derive(Debug, Clone)]
 pub struct MetricSubject {
@@ -131,52 +134,83 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// A conversation's facts, read at its current metrics version.
-    pub async fn metric_subject(&self, id: ConversationId) -> Result<MetricSubject, StoreError> {
-        let row = sqlx::query(
-            "SELECT channel, channel_account_id, priority, sla_policy_id, assignee_id, metrics_version FROM conversations
-             WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or(StoreError::NotFound("conversation"))?;
-        let touches = sqlx::query(
-            "SELECT occurred_at, direction, author_agent_id, channel,
-                    CASE WHEN channel = 'voice' OR direction = 'outbound' THEN details ELSE '{}' END AS details
-             FROM interactions WHERE conversation_id = $1 ORDER BY occurred_at, id",
-        )
-        .bind(id.to_string())
-        .fetch_all(self.reader())
-        .await?
-        .iter()
-        .map(touch_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-        let changes = sqlx::query(
-            "SELECT occurred_at, kind, agent_id, data FROM events WHERE conversation_id = $1 ORDER BY occurred_at, id",
-        )
-        .bind(id.to_string())
-        .fetch_all(self.reader())
-        .await?
-        .iter()
-        .map(change_from_row)
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-        Ok(MetricSubject {
-            id,
-            channel: row.parsed("channel")?,
-            channel_account_id: row.parsed("channel_account_id")?,
-            priority: row.parsed("priority")?,
-            sla_policy_id: row.opt_text("sla_policy_id")?,
-            version: row.int("metrics_version")?,
-            facts: Facts {
-                assignee: row.opt_parsed("assignee_id")?,
-                touches,
-                changes,
-            },
-        })
+    /// The facts of each of `ids` that still exists, at its current metrics version, in the
+    /// order of `ids`: three statements for all of them (a statement per conversation and
+    /// table, through the pool, cost more than the rows).
+    pub async fn metric_subjects(&self, ids: &[ConversationId]) -> Result<Vec<MetricSubject>, StoreError> {
+        let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        // The versions first: a change that lands while the facts are read moves its
+        // conversation's version past the one read here, so it is recomputed again.
+        let mut subjects: HashMap<String, MetricSubject> = HashMap::new();
+        for row in self
+            .rows_of_conversations(
+                "SELECT id, channel, channel_account_id, priority, sla_policy_id, assignee_id, metrics_version
+                 FROM conversations WHERE id IN ({ids})",
+                &keys,
+            )
+            .await?
+        {
+            let subject = MetricSubject {
+                id: row.parsed("id")?,
+                channel: row.parsed("channel")?,
+                channel_account_id: row.parsed("channel_account_id")?,
+                priority: row.parsed("priority")?,
+                sla_policy_id: row.opt_text("sla_policy_id")?,
+                version: row.int("metrics_version")?,
+                facts: Facts {
+                    assignee: row.opt_parsed("assignee_id")?,
+                    touches: Vec::new(),
+                    changes: Vec::new(),
+                },
+            };
+            subjects.insert(row.text("id")?, subject);
+        }
+        for row in self
+            .rows_of_conversations(
+                "SELECT conversation_id, occurred_at, direction, author_agent_id, channel,
+                        CASE WHEN channel = 'voice' OR direction = 'outbound' THEN details ELSE '{}' END AS details
+                 FROM interactions WHERE conversation_id IN ({ids}) ORDER BY conversation_id, occurred_at, id",
+                &keys,
+            )
+            .await?
+        {
+            if let Some(subject) = subjects.get_mut(&row.text("conversation_id")?) {
+                subject.facts.touches.push(touch_from_row(&row)?);
+            }
+        }
+        for row in self
+            .rows_of_conversations(
+                "SELECT conversation_id, occurred_at, kind, agent_id, data FROM events
+                 WHERE conversation_id IN ({ids}) ORDER BY conversation_id, occurred_at, id",
+                &keys,
+            )
+            .await?
+        {
+            if let Some(subject) = subjects.get_mut(&row.text("conversation_id")?)
+                && let Some(change) = change_from_row(&row)?
+            {
+                subject.facts.changes.push(change);
+            }
+        }
+        Ok(keys.iter().filter_map(|id| subjects.remove(id)).collect())
+    }
+
+    /// The rows `query` returns for conversations `ids`, read in chunks: `{ids}` in the query
+    /// stands for the chunk's placeholders.
+    async fn rows_of_conversations(&self, query: &str, ids: &[String]) -> Result<Vec<AnyRow>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(CONVERSATIONS_PER_QUERY) {
+            let placeholders = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut statement = sqlx::query(sqlx::AssertSqlSafe(query.replace("{ids}", &placeholders)));
+            for id in chunk {
+                statement = statement.bind(id.clone());
+            }
+            rows.extend(statement.fetch_all(self.reader()).await?);
+        }
+        Ok(rows)
     }
 
     /// Brings each conversation's stored samples and next deadline in line with freshly
@@ -188,21 +222,22 @@ impl Store {
         &self,
         batch: &[(MetricSubject, Computed)],
     ) -> Result<Vec<(ChannelKind, Sample)>, StoreError> {
-        let mut stored: Vec<HashMap<(SampleKind, i64, i64), Sample>> = Vec::with_capacity(batch.len());
-        for (subject, _) in batch {
-            stored.push(
-                sqlx::query("SELECT * FROM metric_samples WHERE conversation_id = $1")
-                    .bind(subject.id.to_string())
-                    .fetch_all(self.reader())
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        let sample = sample_from_row(r)?;
-                        Ok(((sample.kind, sample.cycle, sample.ordinal), sample))
-                    })
-                    .collect::<Result<_, StoreError>>()?,
-            );
+        let keys: Vec<String> = batch.iter().map(|(subject, _)| subject.id.to_string()).collect();
+        let mut by_conversation: HashMap<String, HashMap<(SampleKind, i64, i64), Sample>> = HashMap::new();
+        for row in self
+            .rows_of_conversations("SELECT * FROM metric_samples WHERE conversation_id IN ({ids})", &keys)
+            .await?
+        {
+            let sample = sample_from_row(&row)?;
+            by_conversation
+                .entry(row.text("conversation_id")?)
+                .or_default()
+                .insert((sample.kind, sample.cycle, sample.ordinal), sample);
         }
+        let stored: Vec<HashMap<(SampleKind, i64, i64), Sample>> = keys
+            .iter()
+            .map(|id| by_conversation.remove(id).unwrap_or_default())
+            .collect();
         let mut tx = self.begin().await?;
         let ours = lock_free_conversations(&mut tx, self.backend, batch.iter().map(|(s, _)| s.id)).await?;
         let mut new = Vec::new();
