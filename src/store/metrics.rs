@@ -29,7 +29,11 @@ fn value_rows(rows: usize, casts: &[&str]) -> String {
                 .iter()
                 .map(|cast| {
                     n += 1;
-                    if cast.is_empty() { format!("${n}") } else { format!("CAST(${n} AS {cast})") }
+                    if cast.is_empty() {
+                        format!("${n}")
+                    } else {
+                        format!("CAST(${n} AS {cast})")
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
