@@ -126,6 +126,10 @@ use serde::Serialize;
 use crate::harness::Bench;
 use crate::seed::Dataset;
 
+/// The allocator of the `switchboard` binary, so the hub measured here allocates as it does there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser, Serialize)]
 #[command(
     name = "switchboard-bench",
