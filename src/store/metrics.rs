@@ -172,7 +172,7 @@ impl Store {
         for row in self
             .rows_of_conversations(
                 "SELECT id, channel, channel_account_id, priority, sla_policy_id, assignee_id, metrics_version
-                 FROM conversations WHERE id IN ({ids})",
+                 FROM conversations WHERE id IN {ids}",
                 &keys,
             )
             .await?
@@ -196,7 +196,7 @@ impl Store {
             .rows_of_conversations(
                 "SELECT conversation_id, occurred_at, direction, author_agent_id, channel,
                         CASE WHEN channel = 'voice' OR direction = 'outbound' THEN details ELSE '{}' END AS details
-                 FROM interactions WHERE conversation_id IN ({ids}) ORDER BY conversation_id, occurred_at, id",
+                 FROM interactions WHERE conversation_id IN {ids} ORDER BY conversation_id, occurred_at, id",
                 &keys,
             )
             .await?
@@ -208,7 +208,7 @@ impl Store {
         for row in self
             .rows_of_conversations(
                 "SELECT conversation_id, occurred_at, kind, agent_id, data FROM events
-                 WHERE conversation_id IN ({ids}) ORDER BY conversation_id, occurred_at, id",
+                 WHERE conversation_id IN {ids} ORDER BY conversation_id, occurred_at, id",
                 &keys,
             )
             .await?
@@ -223,14 +223,11 @@ impl Store {
     }
 
     /// The rows `query` returns for conversations `ids`, read in chunks: `{ids}` in the query
-    /// stands for the chunk's placeholders.
+    /// stands for the chunk's parenthesised placeholders.
     async fn rows_of_conversations(&self, query: &str, ids: &[String]) -> Result<Vec<AnyRow>, StoreError> {
         let mut rows = Vec::new();
         for chunk in ids.chunks(CONVERSATIONS_PER_QUERY) {
-            let placeholders = (1..=chunk.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let placeholders = value_rows(1, &vec![""; chunk.len()]);
             let mut statement = sqlx::query(sqlx::AssertSqlSafe(query.replace("{ids}", &placeholders)));
             for id in chunk {
                 statement = statement.bind(id.clone());
@@ -252,7 +249,7 @@ impl Store {
         let keys: Vec<String> = batch.iter().map(|(subject, _)| subject.id.to_string()).collect();
         let mut by_conversation: HashMap<String, HashMap<(SampleKind, i64, i64), Sample>> = HashMap::new();
         for row in self
-            .rows_of_conversations("SELECT * FROM metric_samples WHERE conversation_id IN ({ids})", &keys)
+            .rows_of_conversations("SELECT * FROM metric_samples WHERE conversation_id IN {ids}", &keys)
             .await?
         {
             let sample = sample_from_row(&row)?;
