@@ -115,6 +115,7 @@ mod seed;
 mod stats;
 mod webhooks;
 mod websocket;
+mod wire;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -56,7 +56,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, webhook_messages: usize, sear
     );
     let sms = webhooks::sms_account(bench, dataset).await?;
     for (tag, bases) in [(100, &one), (101, &three)] {
-        let run = webhooks::send(bench, dataset, &sms, tag, WEBHOOK_CLIENTS, webhook_messages, bases).await;
+        let run = webhooks::send(dataset, &sms, tag, WEBHOOK_CLIENTS, webhook_messages, bases).await;
         let found = webhooks::durable(bench, dataset, &sms, tag, &run).await;
         let acked = run.samples.iter().filter(|s| s.ok).count();
         row(

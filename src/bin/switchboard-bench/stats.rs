@@ -229,15 +229,48 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = (usize, bool, u64)> + Send,
 {
+    closed_loop_with(
+        clients,
+        total,
+        deadline,
+        |_| async {},
+        move |(), i| {
+            let answer = request(i);
+            async move { ((), answer.await) }
+        },
+    )
+    .await
+}
+
+/// [`closed_loop`] for clients that keep something of their own from one request to the next
+/// (their connections): `open(client)` makes it for client number `client`, and
+/// `request(kept, i)` performs request `i` with it and hands it back.
+pub async fn closed_loop_with<S, O, OFut, F, Fut>(
+    clients: usize,
+    total: usize,
+    deadline: Duration,
+    open: O,
+    request: F,
+) -> LoadRun
+where
+    S: Send + 'static,
+    O: Fn(usize) -> OFut + Send + Sync + 'static,
+    OFut: Future<Output = S> + Send,
+    F: Fn(S, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (S, (usize, bool, u64))> + Send,
+{
+    let open = Arc::new(open);
     let request = Arc::new(request);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
+    for client in 0..clients {
+        let open = open.clone();
         let request = request.clone();
         let next = next.clone();
         tasks.spawn(async move {
             let mut samples = Vec::new();
+            let mut kept = open(client).await;
             loop {
                 if started.elapsed() > deadline {
                     break;
@@ -247,7 +280,8 @@ where
                     break;
                 }
                 let sent = Instant::now();
-                let (kind, ok, value) = request(i).await;
+                let (back, (kind, ok, value)) = request(kept, i).await;
+                kept = back;
                 samples.push(Sample {
                     kind,
                     latency: sent.elapsed(),

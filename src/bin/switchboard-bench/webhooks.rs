@@ -13,9 +13,10 @@ use switchboard::domain::ChannelAccountId;
 use switchboard_connectors::sms::twilio;
 
 use crate::data;
-use crate::harness::{Bench, PUBLIC_URL};
+use crate::harness::{Bench, PUBLIC_URL, REQUEST_TIMEOUT};
 use crate::seed::Dataset;
-use crate::stats::{LoadRun, Percentiles, Table, closed_loop, cpu_per, ms, process_cpu, rate};
+use crate::stats::{LoadRun, Percentiles, Table, closed_loop_with, cpu_per, ms, process_cpu, rate};
+use crate::wire::Connection;
 
 pub const LEVELS: [usize; 3] = [8, 32, 128];
 const LEVEL_DEADLINE: Duration = Duration::from_secs(120);
@@ -70,10 +71,10 @@ pub async fn sms_account(bench: &Bench, dataset: &Dataset) -> Result<SmsAccount>
 
 /// One load level: `messages` signed webhooks with MessageSids unique to `tag`, from `clients`
 /// clients, spread round-robin over `bases` (the nodes' URLs); returns when every answer is in.
+/// Each client keeps one connection to each node, as a provider's sender keeps its own.
 /// The requests are encoded and signed before the clock starts, as a provider signs them on
 /// its own machines: the clients only send them.
 pub async fn send(
-    bench: &Bench,
     dataset: &Dataset,
     sms: &SmsAccount,
     tag: usize,
@@ -81,8 +82,6 @@ pub async fn send(
     messages: usize,
     bases: &[String],
 ) -> LoadRun {
-    let http = bench.http.clone();
-    let urls: Vec<String> = bases.iter().map(|base| format!("{base}{}", sms.path)).collect();
     let signed_url = format!("{PUBLIC_URL}{}", sms.path);
     let requests: Arc<Vec<(bytes::Bytes, String)>> = Arc::new(
         (0..messages)
@@ -96,20 +95,36 @@ pub async fn send(
             })
             .collect(),
     );
-    closed_loop(clients, messages, LEVEL_DEADLINE, move |i| {
-        let (body, signature) = &requests[i];
-        let request = http
-            .post(&urls[i % urls.len()])
-            .header(twilio::SIGNATURE_HEADER, signature)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body.clone());
-        async move {
-            match request.send().await {
-                Ok(r) if r.status().is_success() => (0, r.bytes().await.is_ok(), i as u64),
-                _ => (0, false, i as u64),
+    let bases = bases.to_vec();
+    let path = sms.path.clone();
+    closed_loop_with(
+        clients,
+        messages,
+        LEVEL_DEADLINE,
+        move |_| {
+            let connections = bases.iter().map(|base| Connection::to(base, REQUEST_TIMEOUT)).collect();
+            async move { connections }
+        },
+        move |mut connections: Vec<Connection>, i| {
+            let requests = requests.clone();
+            let path = path.clone();
+            async move {
+                let (body, signature) = &requests[i];
+                let count = connections.len();
+                let connection = &mut connections[i % count];
+                let request = connection.post(
+                    &path,
+                    &[
+                        (twilio::SIGNATURE_HEADER, signature),
+                        ("content-type", "application/x-www-form-urlencoded"),
+                    ],
+                    body.clone(),
+                );
+                let ok = matches!(connection.send(request).await, Some((status, _)) if status.is_success());
+                (connections, (0, ok, i as u64))
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -187,7 +202,7 @@ pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) ->
     for (level, clients) in LEVELS.into_iter().enumerate() {
         let bases = [bench.base.clone()];
         let cpu_before = process_cpu();
-        let run = send(bench, dataset, &sms, level, clients, messages_per_level, &bases).await;
+        let run = send(dataset, &sms, level, clients, messages_per_level, &bases).await;
         // Indexing the level's messages is part of their cost; what is still behind when the
         // last answer is in is waited for before the clock stops.
         bench.wait_for_index(LEVEL_DEADLINE).await?;
@@ -231,13 +246,13 @@ pub async fn run(bench: &Bench, dataset: &Dataset, messages_per_level: usize) ->
          until the search index holds its messages, over the messages acknowledged",
     );
     table.print();
-    http_alone(bench, dataset, &sms, messages_per_level).await
+    http_alone(dataset, &sms, messages_per_level).await
 }
 
 /// The same requests from the same client, answered by a route of the benchmark's own that
 /// reads the form and answers TwiML, without verifying or storing anything: how many webhooks
 /// per second the HTTP stack and the client take on this machine before the hub does any work.
-async fn http_alone(bench: &Bench, dataset: &Dataset, sms: &SmsAccount, messages_per_level: usize) -> Result<()> {
+async fn http_alone(dataset: &Dataset, sms: &SmsAccount, messages_per_level: usize) -> Result<()> {
     let app = axum::Router::new().route(
         "/webhooks/sms/{account}/twilio",
         axum::routing::post(|_: axum::Form<Vec<(String, String)>>| async {
@@ -269,7 +284,6 @@ async fn http_alone(bench: &Bench, dataset: &Dataset, sms: &SmsAccount, messages
         let tag = LEVELS.len() + level;
         let cpu_before = process_cpu();
         let run = send(
-            bench,
             dataset,
             sms,
             tag,
