@@ -131,7 +131,7 @@ impl Application {
         let (closing, closing_rx) = watch::channel(false);
         Ok(Self {
             listener,
-            state: AppState {
+            state: AppState::new(crate::api::Shared {
                 hub: hub.clone(),
                 limiter,
                 desks: Default::default(),
@@ -139,7 +139,7 @@ impl Application {
                 chat_limits: Arc::new(crate::api::ChatLimits::new(&settings.chat)),
                 local_addr,
                 closing: closing_rx,
-            },
+            }),
             hub,
             indexer,
             relay,
