@@ -11,6 +11,8 @@
 //! light load each envelope is committed alone and at once, and under heavy load the sync cost
 //! is shared. Of several envelopes submitted together, those already stored are answered from
 //! one read per account before the queue; an envelope submitted alone is looked up by the writer.
+//! While envelopes keep waiting and no other writer asks for the turn to write, the writer keeps
+//! the turn from one batch to the next.
 
 use std::collections::{HashMap, HashSet};
 
@@ -467,7 +469,13 @@ impl IngestWriter {
             };
             outcomes.push(outcome);
         }
-        if let Err(e) = tx.commit().await {
+        // More envelopes waiting: the next batch follows at once, and may keep the turn.
+        let committed = if self.receiver.is_empty() {
+            tx.commit().await
+        } else {
+            tx.commit_with_more_to_write().await
+        };
+        if let Err(e) = committed {
             tracing::error!(error = %e, size = batch.len(), "ingest batch commit failed");
             return failed(&e);
         }

@@ -36,7 +36,7 @@ impl Store {
         .bind(holder.to_owned())
         .bind(to_micros(at + ttl))
         .bind(to_micros(at))
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *self.write_conn().await?)
         .await?;
         Ok(won.as_deref() == Some(holder))
     }
@@ -47,7 +47,7 @@ impl Store {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
             .bind(name.to_owned())
             .bind(holder.to_owned())
-            .execute(&self.write)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }
@@ -95,7 +95,7 @@ impl Store {
         .bind(key.to_owned())
         .bind(to_micros(at))
         .bind(to_micros(window_start))
-        .execute(&self.write)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -103,7 +103,7 @@ impl Store {
     pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_failures WHERE key = $1")
             .bind(key.to_owned())
-            .execute(&self.write)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }

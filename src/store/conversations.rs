@@ -518,7 +518,7 @@ impl Store {
         )
         .bind(seq)
         .bind(conversation.to_string())
-        .execute(&self.write)
+        .execute(&mut *self.write_conn().await?)
         .await?
         .rows_affected();
         Ok(moved > 0)

@@ -73,9 +73,12 @@ pub(crate) use interactions::{
 pub(crate) use outbox::enqueue as enqueue_outbox;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
 
 /// A write transaction.
@@ -135,9 +138,27 @@ pub struct Store {
     /// The database file, on SQLite: the ingest writer opens its own connection to it.
     sqlite_file: Option<std::path::PathBuf>,
     /// The checkpointer thread runs while any clone of the store lives.
-    _alive: std::sync::Arc<()>,
+    _alive: Arc<()>,
     /// Channel accounts read before: see [`Store::channel_account`].
     accounts: accounts::Remembered,
+    /// Writers waiting for the write pool's connection: see [`Store::writers_waiting`].
+    asking: Arc<AtomicUsize>,
+}
+
+/// Counts a writer among those waiting for the turn to write, until dropped.
+struct Asking<'a>(&'a AtomicUsize);
+
+impl<'a> Asking<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -161,7 +182,7 @@ impl Store {
             };
             let write = sqlite_pool(&url, 1).await?;
             let read = sqlite_pool(&url, max_connections.max(1)).await?;
-            let alive = std::sync::Arc::new(());
+            let alive = Arc::new(());
             checkpoint::start(std::path::Path::new(file), &alive)?;
             Store {
                 read,
@@ -170,6 +191,7 @@ impl Store {
                 sqlite_file: Some(file.into()),
                 _alive: alive,
                 accounts: Default::default(),
+                asking: Default::default(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = AnyPoolOptions::new()
@@ -182,8 +204,9 @@ impl Store {
                 write: pool,
                 backend: Backend::Postgres,
                 sqlite_file: None,
-                _alive: std::sync::Arc::new(()),
+                _alive: Arc::new(()),
                 accounts: Default::default(),
+                asking: Default::default(),
             }
         } else {
             return Err(StoreError::UnsupportedUrl);
@@ -204,12 +227,25 @@ impl Store {
     /// The turn to write, on SQLite: the write pool's one connection, held by whoever writes
     /// through another connection (the ingest writer), so writers take turns in the pool's
     /// fair queue instead of polling SQLite's file lock.
-    pub(crate) async fn write_turn(&self) -> Result<sqlx::pool::PoolConnection<Any>, StoreError> {
+    pub(crate) async fn write_turn(&self) -> Result<PoolConnection<Any>, StoreError> {
+        Ok(self.write.acquire().await?)
+    }
+
+    /// How many of the store's own writers are waiting for the turn to write. The ingest
+    /// writer keeps the turn from one batch to the next only while this is nought.
+    pub(crate) fn writers_waiting(&self) -> usize {
+        self.asking.load(Ordering::Relaxed)
+    }
+
+    /// The write pool's connection, for one statement outside a transaction.
+    async fn write_conn(&self) -> Result<PoolConnection<Any>, StoreError> {
+        let _asking = Asking::new(&self.asking);
         Ok(self.write.acquire().await?)
     }
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx<'static>, StoreError> {
+        let _asking = Asking::new(&self.asking);
         Ok(match self.backend {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.write.begin().await?,
