@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use sqlx::any::AnyRow;
@@ -161,8 +161,8 @@ pub(crate) struct Lite {
     conn: rusqlite::Connection,
     /// Whose turn to write it is: see [`super::Store::write_turn`].
     store: super::Store,
-    /// The turn, while this connection holds it.
-    turn: Option<PoolConnection<Any>>,
+    /// The turn, while this connection holds it, and since when.
+    turn: Option<(PoolConnection<Any>, Instant)>,
 }
 
 /// Prepared statements kept per connection: every distinct statement of the ingest path, with
@@ -199,21 +199,25 @@ impl Lite {
     }
 }
 
+/// Longest the ingest writer keeps the turn to write from one batch to the next. Other
+/// processes writing to the same file (an import from the command line) are not in the store's
+/// count of waiting writers: they get the file's lock between two batches only when the writer
+/// takes the turn again, so it does at least this often.
+const TURN_KEPT_AT_MOST: Duration = Duration::from_millis(50);
+
 /// A transaction on [`Lite`] (`BEGIN IMMEDIATE`, taking the write lock at once); rolled back if
-/// dropped unfinished. The turn to write is given back when it ends, unless it was committed
-/// with more to write and no other writer is waiting.
+/// dropped unfinished or if its commit fails. The turn to write is given back when it ends,
+/// unless it was committed with more to write and no other writer is waiting.
 pub(crate) struct LiteTx<'c> {
     conn: &'c mut rusqlite::Connection,
-    open: bool,
-    turn: &'c mut Option<PoolConnection<Any>>,
+    turn: &'c mut Option<(PoolConnection<Any>, Instant)>,
     keep_turn: bool,
     store: &'c super::Store,
 }
 
 impl LiteTx<'_> {
-    /// Commits or rolls back.
-    fn finish(mut self, how: &str) -> Result<(), StoreError> {
-        self.open = false;
+    /// Commits or rolls back; if that fails, dropping the transaction rolls it back.
+    fn finish(&mut self, how: &str) -> Result<(), StoreError> {
         Ok(self.conn.execute_batch(how)?)
     }
 
@@ -265,7 +269,7 @@ impl LiteTx<'_> {
 
 impl Drop for LiteTx<'_> {
     fn drop(&mut self) {
-        if self.open && !self.conn.is_autocommit() {
+        if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         if !self.keep_turn {
@@ -373,20 +377,25 @@ impl Writes for super::Store {
 }
 
 impl WriteTx for LiteTx<'_> {
-    async fn commit(self) -> Result<(), StoreError> {
+    async fn commit(mut self) -> Result<(), StoreError> {
         self.finish("COMMIT")
     }
 
-    /// Keeps the turn while no other writer waits for it. Giving it back goes through the
-    /// pool's release, a task on the runtime: under a webhook burst, with the runtime's workers
-    /// busy answering, taking the turn again took 0.75 ms at the median and 9 ms at the p99,
-    /// a fifth of the writer's time between two batches.
+    /// Keeps the turn while no other writer waits for it, for at most [`TURN_KEPT_AT_MOST`].
+    /// Giving it back goes through the pool's release, a task on the runtime: under a webhook
+    /// burst, with the runtime's workers busy answering, taking the turn again took 0.75 ms at
+    /// the median and 9 ms at the p99, a fifth of the writer's time between two batches.
     async fn commit_with_more_to_write(mut self) -> Result<(), StoreError> {
-        self.keep_turn = self.turn.is_some() && self.store.writers_waiting() == 0;
-        self.finish("COMMIT")
+        self.finish("COMMIT")?;
+        self.keep_turn = self.store.writers_waiting() == 0
+            && self
+                .turn
+                .as_ref()
+                .is_some_and(|(_, since)| since.elapsed() < TURN_KEPT_AT_MOST);
+        Ok(())
     }
 
-    async fn rollback(self) -> Result<(), StoreError> {
+    async fn rollback(mut self) -> Result<(), StoreError> {
         self.finish("ROLLBACK")
     }
 }
@@ -396,7 +405,7 @@ impl Writes for Lite {
 
     async fn begin(&mut self) -> Result<LiteTx<'_>, StoreError> {
         if self.turn.is_none() {
-            self.turn = Some(self.store.write_turn().await?);
+            self.turn = Some((self.store.write_turn().await?, Instant::now()));
         }
         if let Err(error) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             self.turn = None;
@@ -404,7 +413,6 @@ impl Writes for Lite {
         }
         Ok(LiteTx {
             conn: &mut self.conn,
-            open: true,
             turn: &mut self.turn,
             keep_turn: false,
             store: &self.store,
@@ -549,9 +557,23 @@ mod tests {
             .unwrap();
         assert_eq!(store.writers_waiting(), 0);
 
-        // A plain commit gives the turn back, as a rollback or a dropped transaction does.
+        // A plain commit gives the turn back, and so do a rollback and a dropped transaction
+        // after a commit that kept it.
         lite.begin().await.unwrap().commit().await.unwrap();
         assert!(lite.turn.is_none());
+        lite.begin().await.unwrap().commit_with_more_to_write().await.unwrap();
+        lite.begin().await.unwrap().rollback().await.unwrap();
+        assert!(lite.turn.is_none(), "a rollback kept the turn");
+        lite.begin().await.unwrap().commit_with_more_to_write().await.unwrap();
+        drop(lite.begin().await.unwrap());
+        assert!(lite.turn.is_none(), "a dropped transaction kept the turn");
+
+        // Kept from batch to batch, the turn is still given back after a while, for writers the
+        // store cannot count (other processes on the same file).
+        lite.begin().await.unwrap().commit_with_more_to_write().await.unwrap();
+        tokio::time::sleep(TURN_KEPT_AT_MOST).await;
+        lite.begin().await.unwrap().commit_with_more_to_write().await.unwrap();
+        assert!(lite.turn.is_none(), "kept the turn past {TURN_KEPT_AT_MOST:?}");
     }
 
     #[tokio::test]

@@ -226,13 +226,16 @@ impl Store {
 
     /// The turn to write, on SQLite: the write pool's one connection, held by whoever writes
     /// through another connection (the ingest writer), so writers take turns in the pool's
-    /// fair queue instead of polling SQLite's file lock.
+    /// fair queue instead of polling SQLite's file lock. Only for the ingest writer: unlike
+    /// [`Store::begin`] it is not counted in [`Store::writers_waiting`], which the ingest writer
+    /// reads to decide whether to keep the turn.
     pub(crate) async fn write_turn(&self) -> Result<PoolConnection<Any>, StoreError> {
         Ok(self.write.acquire().await?)
     }
 
-    /// How many of the store's own writers are waiting for the turn to write. The ingest
-    /// writer keeps the turn from one batch to the next only while this is nought.
+    /// How many of the store's own writers are waiting for the turn to write (or beginning
+    /// their transaction on it). The ingest writer on SQLite keeps the turn from one batch to
+    /// the next only while this is nought.
     pub(crate) fn writers_waiting(&self) -> usize {
         self.asking.load(Ordering::Relaxed)
     }

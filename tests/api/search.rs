@@ -289,8 +289,8 @@ async fn a_rebuild_while_rows_change_holds_each_interaction_once_in_its_latest_v
 }
 
 /// Live indexing adds a new interaction once and replaces a revised one, whichever earlier
-/// commit indexed it: the indexer deletes an earlier document only for ids its committed
-/// segments hold, so a wrong guess shows here as a duplicate or a stale revision.
+/// commit indexed it: a document the indexer failed to delete shows here as a duplicate or a
+/// stale revision.
 #[tokio::test]
 async fn live_indexing_holds_each_interaction_once_in_its_latest_version() {
     const LINES: usize = 300;

@@ -56,6 +56,10 @@ impl Connection {
     }
 
     async fn exchange(&mut self, request: Request<Body>) -> Option<(StatusCode, Bytes)> {
+        // Closed by the server since the last request (a keep-alive timeout): open another.
+        if self.sender.as_ref().is_some_and(SendRequest::is_closed) {
+            self.sender = None;
+        }
         if self.sender.is_none() {
             self.sender = Some(open(&self.authority).await?);
         }
