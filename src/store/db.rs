@@ -163,6 +163,8 @@ pub(crate) struct Lite {
     store: super::Store,
     /// The turn, while this connection holds it, and since when.
     turn: Option<(PoolConnection<Any>, Instant)>,
+    /// [`TURN_KEPT_AT_MOST`], but for tests.
+    turn_kept_at_most: Duration,
 }
 
 /// Prepared statements kept per connection: every distinct statement of the ingest path, with
@@ -195,6 +197,7 @@ impl Lite {
             conn,
             store: store.clone(),
             turn: None,
+            turn_kept_at_most: TURN_KEPT_AT_MOST,
         })
     }
 }
@@ -212,6 +215,7 @@ pub(crate) struct LiteTx<'c> {
     conn: &'c mut rusqlite::Connection,
     turn: &'c mut Option<(PoolConnection<Any>, Instant)>,
     keep_turn: bool,
+    turn_kept_at_most: Duration,
     store: &'c super::Store,
 }
 
@@ -391,7 +395,7 @@ impl WriteTx for LiteTx<'_> {
             && self
                 .turn
                 .as_ref()
-                .is_some_and(|(_, since)| since.elapsed() < TURN_KEPT_AT_MOST);
+                .is_some_and(|(_, since)| since.elapsed() < self.turn_kept_at_most);
         Ok(())
     }
 
@@ -415,6 +419,7 @@ impl Writes for Lite {
             conn: &mut self.conn,
             turn: &mut self.turn,
             keep_turn: false,
+            turn_kept_at_most: self.turn_kept_at_most,
             store: &self.store,
         })
     }
@@ -534,6 +539,8 @@ mod tests {
     async fn the_writer_keeps_its_turn_between_batches_only_while_nobody_waits() {
         let (_dir, store) = crate::store::temp_sqlite_store().await;
         let mut lite = Lite::open(&store).unwrap();
+        // Its time limit is tested last; a slow machine must not reach it before.
+        lite.turn_kept_at_most = std::time::Duration::from_secs(3600);
         lite.begin().await.unwrap().commit_with_more_to_write().await.unwrap();
         assert!(lite.turn.is_some(), "gave the turn back with nobody waiting");
 
@@ -571,9 +578,11 @@ mod tests {
         // Kept from batch to batch, the turn is still given back after a while, for writers the
         // store cannot count (other processes on the same file).
         lite.begin().await.unwrap().commit_with_more_to_write().await.unwrap();
-        tokio::time::sleep(TURN_KEPT_AT_MOST).await;
+        assert!(lite.turn.is_some());
+        lite.turn_kept_at_most = std::time::Duration::from_millis(10);
+        tokio::time::sleep(lite.turn_kept_at_most).await;
         lite.begin().await.unwrap().commit_with_more_to_write().await.unwrap();
-        assert!(lite.turn.is_none(), "kept the turn past {TURN_KEPT_AT_MOST:?}");
+        assert!(lite.turn.is_none(), "kept the turn past its time limit");
     }
 
     #[tokio::test]
