@@ -96,7 +96,7 @@ pub async fn send(
             .collect(),
     );
     let bases = bases.to_vec();
-    let path = sms.path.clone();
+    let path: Arc<str> = sms.path.as_str().into();
     closed_loop_with(
         clients,
         messages,
